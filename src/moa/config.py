@@ -1,0 +1,176 @@
+"""moa.toml + environment -> one typed Settings object, built once.
+
+Nothing else in moa reads the environment: the variables a provider needs are copied into
+``Settings.env`` here, so tests and servers can build Settings from plain dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from moa.errors import ConfigError
+from moa.types import StrategyName
+
+ProviderKind = Literal["openai", "anthropic", "gemini", "local"]
+
+
+class ProviderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ProviderKind = "openai"
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int | None = Field(None, ge=1)
+    model_path: str | None = None  # kind = "local": a GGUF file; default the shipped SmolLM2
+
+
+BUILTIN_PROVIDERS: dict[str, ProviderConfig] = {
+    "openai": ProviderConfig(base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"),
+    "anthropic": ProviderConfig(kind="anthropic", api_key_env="ANTHROPIC_API_KEY"),
+    "gemini": ProviderConfig(kind="gemini", api_key_env="GEMINI_API_KEY"),
+    "openrouter": ProviderConfig(
+        base_url="https://openrouter.ai/api/v1", api_key_env="OPENROUTER_API_KEY"
+    ),
+    "together": ProviderConfig(
+        base_url="https://api.together.xyz/v1", api_key_env="TOGETHER_API_KEY"
+    ),
+    "groq": ProviderConfig(base_url="https://api.groq.com/openai/v1", api_key_env="GROQ_API_KEY"),
+    "deepseek": ProviderConfig(
+        base_url="https://api.deepseek.com/v1", api_key_env="DEEPSEEK_API_KEY"
+    ),
+    "mistral": ProviderConfig(base_url="https://api.mistral.ai/v1", api_key_env="MISTRAL_API_KEY"),
+    "ollama": ProviderConfig(base_url="http://127.0.0.1:11434/v1", api_key="ollama"),
+    "vllm": ProviderConfig(base_url="http://127.0.0.1:8000/v1", api_key="vllm"),
+    "llamacpp": ProviderConfig(base_url="http://127.0.0.1:8080/v1", api_key="llamacpp"),
+    "local": ProviderConfig(kind="local"),
+}
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_usd_per_mtok: float = Field(0.0, ge=0)
+    output_usd_per_mtok: float = Field(0.0, ge=0)
+
+
+class CreditCosts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chat: int = Field(1, ge=0)
+    compare: int = Field(3, ge=0)
+    blend: int = Field(4, ge=0)
+    judge: int = Field(5, ge=0)
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    database_url: str = "sqlite+aiosqlite:///./moa.db"
+    redis_url: str = ""
+    rate_limit_per_minute: int = Field(600, ge=1)
+    rate_limit_burst: int = Field(100, ge=1)
+    ip_rate_limit_per_minute: int | None = Field(None, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_message_chars: int = Field(200_000, ge=1)
+    credits: CreditCosts = CreditCosts()
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_timeout_s: float = Field(60.0, gt=0)
+    synthesis_timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    retry_backoff_s: float = Field(0.25, ge=0)
+    retry_backoff_max_s: float = Field(8.0, ge=0)
+    retry_budget_ratio: float = Field(0.2, ge=0, le=1)
+    breaker_failures: int = Field(3, ge=1)
+    breaker_cooldown_s: float = Field(30.0, gt=0)
+    max_inflight: int = Field(512, ge=1)
+    provider_inflight: int = Field(128, ge=1)
+    local_pool_size: int = Field(1, ge=1, le=8)
+
+
+class PresetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = Field(min_length=1)
+    synthesizer: str | None = None
+    strategy: StrategyName = "consensus"
+    layers: int = Field(1, ge=1, le=3)
+    samples: int = Field(4, ge=2, le=8)
+
+
+class DefaultsConfig(BaseModel):
+    """What ``moa blend`` uses when no ``-m`` is given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = ["local/smollm2"]
+    strategy: StrategyName | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: dict[str, ProviderConfig] = {}
+    models: dict[str, ModelConfig] = {}
+    server: ServerConfig = ServerConfig()
+    engine: EngineConfig = EngineConfig()
+    presets: dict[str, PresetConfig] = {}
+    defaults: DefaultsConfig = DefaultsConfig()
+    env: dict[str, str] = Field(default_factory=dict, exclude=True)
+    source: str = "defaults"
+
+    def provider(self, name: str) -> ProviderConfig | None:
+        """moa.toml's provider of this name, else the built-in one."""
+        return self.providers.get(name) or BUILTIN_PROVIDERS.get(name)
+
+    def price(self, model_id: str) -> ModelConfig:
+        return self.models.get(model_id) or ModelConfig()
+
+
+def find_config(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    """``--config PATH``, else ``$MOA_CONFIG``, else ``./moa.toml`` if it exists."""
+    if explicit:
+        return Path(explicit)
+    if env.get("MOA_CONFIG"):
+        return Path(env["MOA_CONFIG"])
+    default = Path("moa.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file (if any) and the environment into Settings."""
+    environ = dict(os.environ if env is None else env)
+    found = find_config(path, environ)
+    data: dict[str, object] = {}
+    if found is not None:
+        try:
+            data = tomllib.loads(found.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {found} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {found} is not valid TOML: {exc}") from exc
+    return settings_from_dict(data, environ, source=str(found) if found else "defaults")
+
+
+def settings_from_dict(
+    data: Mapping[str, object], env: Mapping[str, str] | None = None, source: str = "dict"
+) -> Settings:
+    try:
+        return Settings.model_validate({**data, "env": dict(env or {}), "source": source})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc

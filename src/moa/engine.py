@@ -1,0 +1,344 @@
+"""The blend pipeline: fan-out, failure filtering, layers, early stop, quorum, events.
+
+``stream_blend`` yields typed events as things happen; everything else (``blend``, the CLI,
+SSE, JSON) is a renderer of that one stream. A blend runs in its own task feeding a queue,
+so a consumer that stops listening cancels every upstream call of the blend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
+from moa.routing.router import CallOptions, Routed
+from moa.runtime import Runtime
+from moa.strategies import get_strategy
+from moa.strategies.base import Answer, DeltaFilter, SourcePlan
+from moa.types import (
+    BlendAnswer,
+    BlendRequest,
+    ChunkEvent,
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    LayerEvent,
+    Message,
+    SourceEvent,
+    SourceResult,
+    SynthesisEvent,
+    SynthesisInfo,
+    TokenUsage,
+    Usage,
+)
+
+Emit = Callable[[Event], None]
+
+
+class _Tally:
+    """Calls, tokens and dollars, added up as calls finish."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self.usage = Usage()
+
+    def add(self, model: str, tokens: TokenUsage, calls: int = 1) -> None:
+        price = self._runtime.settings.price(model)
+        cost = (
+            tokens.prompt_tokens * price.input_usd_per_mtok
+            + tokens.completion_tokens * price.output_usd_per_mtok
+        ) / 1_000_000
+        self.usage = Usage(
+            calls=self.usage.calls + calls,
+            prompt_tokens=self.usage.prompt_tokens + tokens.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens + tokens.completion_tokens,
+            cost_usd=round(self.usage.cost_usd + cost, 8),
+        )
+
+
+class _Synth:
+    """The synthesizer as strategies see it: calls routed, streamed text sent as chunks."""
+
+    def __init__(self, blend: _Blend) -> None:
+        self._blend = blend
+        self.spec = blend.request.synthesizer_spec
+        self.model = self.spec.model
+        self.usage = TokenUsage()
+        self.latency_ms = 0
+
+    def _options(self, messages: Sequence[Message]) -> CallOptions:
+        return CallOptions(
+            messages=messages,
+            temperature=self._blend.request.temperature,
+            max_tokens=self._blend.request.max_tokens,
+            timeout_s=self._blend.runtime.settings.engine.synthesis_timeout_s,
+        )
+
+    def _account(self, routed: Routed) -> None:
+        self.model = routed.model
+        self.usage = self.usage + routed.completion.usage
+        self.latency_ms += routed.completion.latency_ms
+        self._blend.tally.add(routed.model, routed.completion.usage)
+
+    async def complete(self, messages: Sequence[Message]) -> str:
+        routed = await self._blend.runtime.router.complete(
+            self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
+        )
+        self._account(routed)
+        return routed.completion.text
+
+    async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:
+        router = self._blend.runtime.router
+        async for piece in router.stream(
+            self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
+        ):
+            if isinstance(piece, Routed):
+                self._account(piece)
+                return piece.completion.text
+            self.show(shown(piece) if shown else piece)
+        raise ProviderError("synthesis stream ended without an answer", model=self.model)
+
+    def show(self, text: str) -> None:
+        if text:
+            self._blend.emit(ChunkEvent(content=text))
+
+
+class _Blend:
+    def __init__(self, request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+        self.request = request
+        self.runtime = runtime
+        self.emit = emit
+        self.tally = _Tally(runtime)
+        self.results: list[SourceResult] = []
+        self.started = time.perf_counter()
+
+    async def run(self) -> DoneEvent:
+        strategy = get_strategy(self.request.strategy)
+        answers = await self._layer(strategy.first_layer(self.request), 0)
+        if not answers:
+            raise BlendFailed(f"every source failed: {self._failures(0)}")
+        early_stopped = False
+        for layer in range(1, strategy.refinement_layers(self.request) + 1):
+            refined = await self._layer(strategy.refine(self.request, layer, answers), layer)
+            if not refined:
+                early_stopped = True
+                break
+            answers = refined
+        synth = _Synth(self)
+        self.emit(SynthesisEvent(strategy=self.request.strategy, model=synth.model))
+        try:
+            outcome = await strategy.synthesize(self.request, answers, synth)
+        except ProviderError as exc:
+            raise BlendFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
+        return DoneEvent(
+            id=f"blend_{uuid.uuid4().hex[:24]}",
+            strategy=self.request.strategy,
+            council=outcome.council,
+            best_of_pick=outcome.best_of_pick,
+            sources=self.results,
+            synthesis=SynthesisInfo(
+                model=synth.model, latency_ms=synth.latency_ms, usage=synth.usage
+            ),
+            usage=self.tally.usage,
+            early_stopped=early_stopped,
+            latency_ms=int((time.perf_counter() - self.started) * 1000),
+        )
+
+    def _failures(self, layer: int) -> str:
+        failed = [r for r in self.results if r.layer == layer and r.status == "error"]
+        return "; ".join(f"{r.model}: {r.error}" for r in failed)
+
+    async def _layer(self, plans: Sequence[SourcePlan], layer: int) -> list[Answer]:
+        """Run one layer's calls concurrently; wait for all, or for the quorum plus grace."""
+        tasks = [asyncio.create_task(self._source(plan, layer)) for plan in plans]
+        try:
+            await self._wait(tasks)
+        finally:
+            stragglers = [t for t in tasks if not t.done()]
+            for task in stragglers:
+                task.cancel()
+            await asyncio.gather(*stragglers, return_exceptions=True)
+        for plan, task in zip(plans, tasks, strict=True):
+            if task.cancelled():
+                self._record_cut(plan, layer)
+        answers = [a for t in tasks if not t.cancelled() and (a := t.result()) is not None]
+        if self.request.strategy == "moa":
+            self.emit(LayerEvent(layer=layer, successes=len(answers)))
+        return sorted(answers, key=lambda a: a.index)
+
+    async def _wait(self, tasks: list[asyncio.Task[Answer | None]]) -> None:
+        quorum = self.request.quorum
+        if quorum is None or quorum >= len(tasks):
+            await asyncio.wait(tasks)
+            return
+        loop = asyncio.get_running_loop()
+        pending: set[asyncio.Task[Answer | None]] = set(tasks)
+        deadline: float | None = None
+        while pending:
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            _, pending = await asyncio.wait(
+                pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            answered = sum(1 for t in tasks if t.done() and t.result() is not None)
+            if deadline is None and answered >= quorum:
+                deadline = loop.time() + self.request.grace_ms / 1000
+            if deadline is not None and loop.time() >= deadline:
+                return
+
+    async def _source(self, plan: SourcePlan, layer: int) -> Answer | None:
+        started = time.perf_counter()
+        options = CallOptions(
+            messages=plan.messages,
+            temperature=plan.temperature,
+            max_tokens=self.request.max_tokens,
+            timeout_s=self.runtime.settings.engine.source_timeout_s,
+        )
+        try:
+            routed = await self.runtime.router.complete(
+                plan.spec, options, on_route=self.emit, layer=layer
+            )
+        except ProviderError as exc:
+            self._record_failure(plan, layer, exc, started)
+            return None
+        completion = routed.completion
+        self.tally.add(routed.model, completion.usage)
+        latency = int((time.perf_counter() - started) * 1000)
+        self.results.append(
+            SourceResult(
+                model=routed.model,
+                layer=layer,
+                status="ok",
+                content=completion.text,
+                latency_ms=latency,
+                usage=completion.usage,
+                sample=plan.sample,
+            )
+        )
+        self.emit(
+            SourceEvent(
+                model=routed.model,
+                layer=layer,
+                status="complete",
+                tokens=completion.usage.completion_tokens,
+                latency_ms=latency,
+                sample=plan.sample,
+            )
+        )
+        return Answer(
+            index=plan.index, model=routed.model, text=completion.text, sample=plan.sample
+        )
+
+    def _record_failure(
+        self, plan: SourcePlan, layer: int, exc: ProviderError, started: float
+    ) -> None:
+        skipped = isinstance(exc, CircuitOpen)
+        error = "skipped (circuit_open)" if skipped else str(exc)
+        latency = int((time.perf_counter() - started) * 1000)
+        self.tally.add(plan.spec.model, TokenUsage(), calls=0 if skipped else 1)
+        self.results.append(
+            SourceResult(
+                model=plan.spec.model,
+                layer=layer,
+                status="error",
+                error=error,
+                latency_ms=latency,
+                sample=plan.sample,
+            )
+        )
+        self.emit(
+            SourceEvent(
+                model=plan.spec.model,
+                layer=layer,
+                status="skipped" if skipped else "failed",
+                error=error,
+                latency_ms=latency,
+                sample=plan.sample,
+            )
+        )
+
+    def _record_cut(self, plan: SourcePlan, layer: int) -> None:
+        latency = int((time.perf_counter() - self.started) * 1000)
+        self.tally.add(plan.spec.model, TokenUsage())
+        self.results.append(
+            SourceResult(
+                model=plan.spec.model,
+                layer=layer,
+                status="error",
+                error="cut (straggler)",
+                latency_ms=latency,
+                sample=plan.sample,
+            )
+        )
+        self.emit(
+            SourceEvent(
+                model=plan.spec.model,
+                layer=layer,
+                status="cut",
+                error="straggler",
+                latency_ms=latency,
+                sample=plan.sample,
+            )
+        )
+
+
+async def stream_blend(
+    request: BlendRequest, runtime: Runtime | None = None
+) -> AsyncIterator[Event]:
+    """Run a blend, yielding its events: source, route, layer, synthesis, chunk, then done
+    or error. Stop iterating (or cancel) and every upstream call is cancelled."""
+    own_runtime = runtime is None
+    rt = runtime if runtime is not None else Runtime.from_settings()
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    task = asyncio.create_task(_produce(request, rt, queue.put_nowait))
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if own_runtime:
+            await rt.aclose()
+
+
+async def _produce(
+    request: BlendRequest, runtime: Runtime, emit: Callable[[Event | None], None]
+) -> None:
+    try:
+        runtime.check(request)
+        blend = _Blend(request, runtime, emit)
+        async with asyncio.timeout(request.timeout_s):
+            emit(await blend.run())
+    except TimeoutError:
+        emit(
+            ErrorEvent(
+                code="timeout", message=f"the blend passed its deadline of {request.timeout_s:g} s"
+            )
+        )
+    except MoaError as exc:
+        emit(ErrorEvent(code=exc.code, message=exc.message))
+    finally:
+        emit(None)
+
+
+async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendAnswer:
+    """Run a blend to the end and return the answer object; raise MoaError if it fails."""
+    parts: list[str] = []
+    async for event in stream_blend(request, runtime):
+        if isinstance(event, ChunkEvent):
+            parts.append(event.content)
+        elif isinstance(event, DoneEvent):
+            return event.answer("".join(parts))
+        elif isinstance(event, ErrorEvent):
+            raise _error_for(event)
+    raise BlendFailed("the blend ended without an answer", code="internal_error")
+
+
+def _error_for(event: ErrorEvent) -> MoaError:
+    if event.code == "invalid_request":
+        from moa.errors import InvalidRequest
+
+        return InvalidRequest(event.message)
+    return BlendFailed(event.message, code=event.code)

@@ -1,0 +1,1 @@
+"""One module per wire protocol; ``registry`` maps model ids to them."""

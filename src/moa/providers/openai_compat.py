@@ -1,0 +1,136 @@
+"""OpenAI Chat Completions over the official ``openai`` SDK.
+
+One adapter serves every OpenAI-compatible server (OpenAI, OpenRouter, Together, Groq,
+DeepSeek, Mistral, Ollama, vLLM, llama.cpp server and any ``kind = "openai"`` in moa.toml).
+The SDK's own retries are off (``max_retries=0``) and its timeouts explicit: retries,
+deadlines and failover belong to ``moa.routing``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import openai
+
+from moa.errors import ProviderError
+from moa.providers.base import (
+    ChatCall,
+    Completion,
+    Provider,
+    elapsed_ms,
+    estimate_tokens,
+    prompt_tokens_estimate,
+)
+from moa.providers.retry_after import parse_retry_after
+from moa.types import TokenUsage
+
+
+class OpenAICompatProvider(Provider):
+    def __init__(self, name: str, *, base_url: str, api_key: str, connect_timeout_s: float) -> None:
+        self.name = name
+        self._connect_timeout_s = connect_timeout_s
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+
+    def _timeout(self, call: ChatCall) -> openai.Timeout:
+        return openai.Timeout(call.timeout_s, connect=min(self._connect_timeout_s, call.timeout_s))
+
+    def _params(self, call: ChatCall) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": call.model,
+            "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+            "timeout": self._timeout(call),
+        }
+        if call.temperature is not None:
+            params["temperature"] = call.temperature
+        if call.max_tokens is not None:
+            params["max_tokens"] = call.max_tokens
+        return params
+
+    async def complete(self, call: ChatCall) -> Completion:
+        started = time.perf_counter()
+        with _mapped_errors(call.model):
+            response = await self._client.chat.completions.create(**self._params(call))
+        text = (response.choices[0].message.content or "") if response.choices else ""
+        usage = response.usage
+        tokens = (
+            TokenUsage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+            if usage
+            else TokenUsage(
+                prompt_tokens=prompt_tokens_estimate(call.messages),
+                completion_tokens=estimate_tokens(text),
+            )
+        )
+        return Completion(text=text, usage=tokens, latency_ms=elapsed_ms(started))
+
+    async def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
+        started = time.perf_counter()
+        parts: list[str] = []
+        usage: TokenUsage | None = None
+        finished = False
+        with _mapped_errors(call.model):
+            stream = await self._client.chat.completions.create(
+                **self._params(call), stream=True, stream_options={"include_usage": True}
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = TokenUsage(
+                            prompt_tokens=chunk.usage.prompt_tokens,
+                            completion_tokens=chunk.usage.completion_tokens,
+                        )
+                    for choice in chunk.choices:
+                        if choice.finish_reason is not None:
+                            finished = True
+                        delta = choice.delta.content
+                        if delta:
+                            parts.append(delta)
+                            yield delta
+        text = "".join(parts)
+        if not finished and usage is None:
+            raise ProviderError("stream ended before the answer finished", model=call.model)
+        if usage is None:
+            usage = TokenUsage(
+                prompt_tokens=prompt_tokens_estimate(call.messages),
+                completion_tokens=estimate_tokens(text),
+            )
+        yield Completion(text=text, usage=usage, latency_ms=elapsed_ms(started))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+@contextmanager
+def _mapped_errors(model: str) -> Iterator[None]:
+    """Translate SDK and transport errors into ProviderError, the one error above here."""
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        raise ProviderError(
+            _status_message(exc),
+            model=model,
+            status=exc.status_code,
+            retry_after=parse_retry_after(exc.response.headers),
+        ) from exc
+    except openai.APITimeoutError as exc:
+        raise ProviderError("timed out waiting for the upstream", model=model) from exc
+    except openai.APIConnectionError as exc:
+        raise ProviderError(f"connection failed: {exc}", model=model) from exc
+    except (openai.APIError, json.JSONDecodeError) as exc:
+        raise ProviderError(f"bad response from upstream: {exc}", model=model) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith(("httpx", "httpcore", "h11")):
+            raise ProviderError(f"connection failed: {exc!r}", model=model) from exc
+        raise
+
+
+def _status_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return exc.message

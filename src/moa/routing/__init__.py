@@ -1,0 +1,1 @@
+"""Getting one call answered: retries, breakers, failover, concurrency caps."""

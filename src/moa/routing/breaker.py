@@ -1,0 +1,74 @@
+"""Circuit breakers, one per model: closed -> open after N consecutive failures -> half-open
+after a cooldown, when exactly one trial call may pass -> closed on its success, open again
+on its failure. An open model is skipped at once instead of costing a timeout.
+
+``MemoryBreakers`` keeps state in this process; ``moa.routing.redis_breakers`` shares it
+between server processes. Both implement ``Breakers``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+class Breakers(Protocol):
+    async def allow(self, model: str) -> bool:
+        """May a call to ``model`` go out now? (Claims the half-open trial if it is free.)"""
+        ...
+
+    async def record_success(self, model: str) -> None: ...
+
+    async def record_failure(self, model: str) -> None: ...
+
+    async def state(self, model: str) -> BreakerState: ...
+
+
+@dataclass
+class _Circuit:
+    failures: int = 0
+    opened_at: float | None = None
+    trial_in_flight: bool = False
+
+
+class MemoryBreakers:
+    def __init__(self, failures: int = 3, cooldown_s: float = 30.0) -> None:
+        self._threshold = failures
+        self._cooldown_s = cooldown_s
+        self._circuits: dict[str, _Circuit] = {}
+
+    def _circuit(self, model: str) -> _Circuit:
+        return self._circuits.setdefault(model, _Circuit())
+
+    async def state(self, model: str) -> BreakerState:
+        circuit = self._circuits.get(model)
+        if circuit is None or circuit.opened_at is None:
+            return "closed"
+        if time.monotonic() - circuit.opened_at >= self._cooldown_s:
+            return "half_open"
+        return "open"
+
+    async def allow(self, model: str) -> bool:
+        state = await self.state(model)
+        if state == "closed":
+            return True
+        if state == "open":
+            return False
+        circuit = self._circuit(model)
+        if circuit.trial_in_flight:
+            return False
+        circuit.trial_in_flight = True
+        return True
+
+    async def record_success(self, model: str) -> None:
+        self._circuits.pop(model, None)
+
+    async def record_failure(self, model: str) -> None:
+        circuit = self._circuit(model)
+        circuit.failures += 1
+        if circuit.trial_in_flight or circuit.failures >= self._threshold:
+            circuit.opened_at = time.monotonic()
+            circuit.trial_in_flight = False

@@ -1,0 +1,51 @@
+"""What a process keeps between blends: settings, provider clients, breakers, slots.
+
+Built once per server (or per CLI command) and closed at the end, so connection pools and
+breaker state outlive single requests without being module-level globals.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from moa.config import Settings, load_settings
+from moa.providers.registry import ProviderRegistry
+from moa.routing.breaker import Breakers
+from moa.routing.router import Router
+from moa.types import BlendRequest
+
+
+class Runtime:
+    def __init__(self, settings: Settings, breakers: Breakers | None = None) -> None:
+        self.settings = settings
+        self.registry = ProviderRegistry(settings)
+        caps = {
+            name: p.max_concurrency
+            for name, p in settings.providers.items()
+            if p.max_concurrency is not None
+        }
+        self.router = Router(self.registry, settings.engine, breakers, caps)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Runtime:
+        return cls(settings if settings is not None else load_settings())
+
+    def check(self, request: BlendRequest) -> None:
+        """Fail before any work if a model of the request cannot be called."""
+        for spec in [*request.sources, request.synthesizer_spec]:
+            for model in (spec.model, *spec.fallback):
+                self.registry.check(model)
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

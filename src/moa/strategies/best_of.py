@@ -1,0 +1,82 @@
+"""best_of: the synthesizer picks the best answer (first line ``PICK: n``), then streams it
+improved with what the others add. The pick line is parsed, never shown; if the synthesizer
+leaves it out, the pick is the source whose words the final answer shares most."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from moa import prompts
+from moa.strategies.base import Answer, Outcome, Strategy, Synthesizer, numbered, synthesis_messages
+from moa.types import BlendRequest
+
+_PICK = re.compile(r"^\W*pick\W*(\d+)", re.IGNORECASE)
+
+
+class PickLine:
+    """A delta filter that holds back the first line, reads the pick from it, and passes
+    everything after it through."""
+
+    def __init__(self) -> None:
+        self._head = ""
+        self._passing = False
+        self.pick: int | None = None
+
+    def __call__(self, delta: str) -> str:
+        if self._passing:
+            return delta
+        self._head += delta
+        if "\n" not in self._head and len(self._head) < 200:
+            return ""
+        first, _, rest = self._head.partition("\n")
+        self._passing = True
+        match = _PICK.match(first)
+        if match:
+            self.pick = int(match.group(1))
+            return rest.lstrip("\n")
+        return self._head
+
+    def flush(self) -> str:
+        """Text still held back when the stream ended (an answer without a newline)."""
+        if self._passing:
+            return ""
+        self._passing = True
+        match = _PICK.match(self._head)
+        if match:
+            self.pick = int(match.group(1))
+            return self._head[match.end() :].lstrip()
+        return self._head
+
+
+def closest(answers: Sequence[Answer], text: str) -> Answer:
+    words = set(text.lower().split())
+    return max(answers, key=lambda a: len(words & set(a.text.lower().split())))
+
+
+class BestOf(Strategy):
+    name = "best_of"
+
+    async def synthesize(
+        self, request: BlendRequest, answers: Sequence[Answer], synth: Synthesizer
+    ) -> Outcome:
+        messages = synthesis_messages(prompts.BEST_OF, numbered(answers), request.messages)
+        pick_line = PickLine()
+        streamed = await synth.stream(messages, shown=pick_line)
+        tail = pick_line.flush()
+        if tail:
+            synth.show(tail)
+        content = _after_pick_line(streamed)
+        if pick_line.pick is not None and 1 <= pick_line.pick <= len(answers):
+            picked = answers[pick_line.pick - 1]
+        else:
+            picked = closest(answers, content)
+        return Outcome(content=content, best_of_pick=picked.model)
+
+
+def _after_pick_line(text: str) -> str:
+    first, newline, rest = text.partition("\n")
+    match = _PICK.match(first)
+    if match is None:
+        return text
+    return rest.lstrip("\n") if newline else first[match.end() :].lstrip()

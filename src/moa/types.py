@@ -1,0 +1,296 @@
+"""Request, answer and event models: the only place moa's public shapes live.
+
+Everything that crosses a boundary (Python API, CLI ``--json``, HTTP JSON and SSE) is one of
+these pydantic models, so the contract in DESIGN.md is written down exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa"]
+STRATEGIES: tuple[StrategyName, ...] = (
+    "consensus",
+    "council",
+    "best_of",
+    "chain",
+    "moa",
+    "self_moa",
+)
+Role = Literal["system", "user", "assistant"]
+
+MAX_MODELS = 6
+MIN_MODELS = 2
+
+
+class Message(BaseModel):
+    """One OpenAI-style chat message."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    role: Role
+    content: str
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _flatten_parts(cls, value: Any) -> Any:
+        """Accept OpenAI's list-of-parts content by joining its text parts."""
+        if isinstance(value, list):
+            parts = [p.get("text", "") for p in value if isinstance(p, dict)]
+            return "".join(str(p) for p in parts)
+        return value
+
+
+class SourceSpec(BaseModel):
+    """A model to call, with the models to try in order when it fails."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=3)
+    fallback: tuple[str, ...] = ()
+
+    @field_validator("model", "fallback")
+    @classmethod
+    def _model_ids_have_provider(cls, value: Any) -> Any:
+        ids = [value] if isinstance(value, str) else list(value)
+        for model_id in ids:
+            check_model_id(model_id)
+        return value
+
+
+def check_model_id(model_id: str) -> str:
+    """Model ids are ``provider/model``; say so when one is not."""
+    provider, _, name = model_id.partition("/")
+    if not provider or not name:
+        raise ValueError(f"model id {model_id!r} must look like 'provider/model'")
+    return model_id
+
+
+ModelRef = str | SourceSpec
+
+
+def as_spec(ref: ModelRef) -> SourceSpec:
+    """Plain strings and specs are both accepted wherever a model is named."""
+    return ref if isinstance(ref, SourceSpec) else SourceSpec(model=ref)
+
+
+class BlendRequest(BaseModel):
+    """The body of a blend, as DESIGN.md names its fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelRef] = Field(min_length=1)
+    synthesizer: ModelRef | None = None
+    strategy: StrategyName = "consensus"
+    layers: int = Field(1, ge=1, le=3)
+    samples: int = Field(4, ge=2, le=8)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    quorum: int | None = Field(None, ge=1)
+    grace_ms: int = Field(0, ge=0, le=600_000)
+    timeout_s: float | None = Field(None, gt=0, le=3600)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _plain_ids_checked(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    check_model_id(item)
+        return value
+
+    @field_validator("synthesizer", mode="before")
+    @classmethod
+    def _synth_id_checked(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            check_model_id(value)
+        return value
+
+    @field_validator("messages")
+    @classmethod
+    def _has_a_user_turn(cls, value: list[Message]) -> list[Message]:
+        if not any(m.role == "user" and m.content.strip() for m in value):
+            raise ValueError("needs at least one non-empty 'user' message")
+        return value
+
+    @model_validator(mode="after")
+    def _model_count_fits_strategy(self) -> BlendRequest:
+        count = len(self.models)
+        if self.strategy == "self_moa":
+            if count != 1:
+                raise ValueError(f"models: strategy 'self_moa' takes exactly 1 model, got {count}")
+        elif not MIN_MODELS <= count <= MAX_MODELS:
+            raise ValueError(
+                f"models: strategy {self.strategy!r} takes {MIN_MODELS}-{MAX_MODELS} models, "
+                f"got {count}"
+            )
+        if self.quorum is not None and self.quorum > self.source_count:
+            raise ValueError(
+                f"quorum: must be between 1 and the number of sources ({self.source_count}), "
+                f"got {self.quorum}"
+            )
+        return self
+
+    @property
+    def sources(self) -> list[SourceSpec]:
+        return [as_spec(m) for m in self.models]
+
+    @property
+    def source_count(self) -> int:
+        return self.samples if self.strategy == "self_moa" else len(self.models)
+
+    @property
+    def synthesizer_spec(self) -> SourceSpec:
+        """The synthesizer defaults to the first model."""
+        return as_spec(self.synthesizer) if self.synthesizer is not None else self.sources[0]
+
+
+class TokenUsage(BaseModel):
+    """Tokens one call used; added up for the whole blend."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class SourceResult(BaseModel):
+    """One source's answer (or failure) in one layer."""
+
+    model: str
+    layer: int = 0
+    status: Literal["ok", "error"]
+    content: str | None = None
+    error: str | None = None
+    latency_ms: int = 0
+    usage: TokenUsage = TokenUsage()
+    sample: int | None = None
+
+
+class SynthesisInfo(BaseModel):
+    model: str
+    latency_ms: int = 0
+    usage: TokenUsage = TokenUsage()
+
+
+class Usage(BaseModel):
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class CouncilResult(BaseModel):
+    """The council synthesizer's structured verdict."""
+
+    final_answer: str
+    agreement_points: list[str] = []
+    disagreement_points: list[str] = []
+    follow_up_questions: list[str] = []
+
+
+class BlendAnswer(BaseModel):
+    """The non-streaming answer object."""
+
+    id: str
+    strategy: StrategyName
+    content: str
+    council: CouncilResult | None = None
+    best_of_pick: str | None = None
+    sources: list[SourceResult]
+    synthesis: SynthesisInfo
+    usage: Usage
+    early_stopped: bool = False
+    credits_charged: int = 0
+    credits_remaining: int | None = None
+    latency_ms: int = 0
+
+
+# ---- events ---------------------------------------------------------------------------
+
+
+class SourceEvent(BaseModel):
+    """A source finished (``complete``), failed, was skipped by its breaker or cut as a
+    straggler; sent the moment it happens."""
+
+    event: Literal["source"] = "source"
+    model: str
+    layer: int
+    status: Literal["complete", "failed", "skipped", "cut"]
+    tokens: int = 0
+    latency_ms: int = 0
+    error: str | None = None
+    sample: int | None = None
+
+
+class RouteEvent(BaseModel):
+    """One attempt of a source's failover route: trying, failed, skipped or success."""
+
+    event: Literal["route"] = "route"
+    model: str
+    source: str
+    layer: int
+    attempt: int
+    status: Literal["trying", "failed", "skipped", "success"]
+    error: str | None = None
+
+
+class LayerEvent(BaseModel):
+    event: Literal["layer"] = "layer"
+    layer: int
+    successes: int
+
+
+class SynthesisEvent(BaseModel):
+    event: Literal["synthesis"] = "synthesis"
+    status: Literal["starting"] = "starting"
+    strategy: StrategyName
+    model: str
+
+
+class ChunkEvent(BaseModel):
+    event: Literal["chunk"] = "chunk"
+    content: str
+
+
+class DoneEvent(BaseModel):
+    """The final event: every field of the answer object except ``content``."""
+
+    event: Literal["done"] = "done"
+    id: str
+    strategy: StrategyName
+    council: CouncilResult | None = None
+    best_of_pick: str | None = None
+    sources: list[SourceResult]
+    synthesis: SynthesisInfo
+    usage: Usage
+    early_stopped: bool = False
+    credits_charged: int = 0
+    credits_remaining: int | None = None
+    latency_ms: int = 0
+
+    def answer(self, content: str) -> BlendAnswer:
+        fields = self.model_dump(exclude={"event"})
+        return BlendAnswer(content=content, **fields)
+
+
+class ErrorEvent(BaseModel):
+    event: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+Event = Annotated[
+    SourceEvent | RouteEvent | LayerEvent | SynthesisEvent | ChunkEvent | DoneEvent | ErrorEvent,
+    Field(discriminator="event"),
+]

@@ -1,0 +1,14 @@
+"""Persistence for API keys, the credit ledger and usage records.
+
+SQLAlchemy 2 async; SQLite (aiosqlite, WAL) by default, PostgreSQL (asyncpg)
+when several hosts share one database. Use :class:`Store`::
+
+    store = await Store.open("sqlite+aiosqlite:///moa.db")
+    key, plaintext = await store.create_key(credits=1000, name="alice")
+"""
+
+from moa.store.facade import Store
+from moa.store.keys import ApiKey
+from moa.store.usage import UsageRecord
+
+__all__ = ["ApiKey", "Store", "UsageRecord"]

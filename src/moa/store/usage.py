@@ -1,0 +1,100 @@
+"""Usage records: one row per served request, for billing queries and audits.
+
+Kept separate from the ledger on purpose: the ledger answers "how many credits
+does this key have", usage answers "what was done with them" (models, tokens,
+cost in USD, latency, outcome) and can be pruned or exported independently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from moa.store.schema import usage_records, utcnow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageRecord:
+    """What one request consumed. ``status`` is e.g. "ok", "all_sources_failed",
+    "cancelled" or "error"; failed requests are recorded too, since they may
+    still have cost provider tokens."""
+
+    request_id: str
+    key_id: str
+    route: str
+    strategy: str | None = None
+    models: list[str] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    credits_charged: int = 0
+    latency_ms: int = 0
+    status: str = "ok"
+    created_at: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        # Fail where the mistake is made, not later inside an INSERT: a naive
+        # timestamp is ambiguous and would sort wrongly against UTC ones.
+        if self.created_at.tzinfo is None:
+            raise ValueError("UsageRecord.created_at must be timezone-aware (UTC)")
+
+
+def _to_record(row: RowMapping) -> UsageRecord:
+    return UsageRecord(
+        request_id=row["request_id"],
+        key_id=row["key_id"],
+        route=row["route"],
+        strategy=row["strategy"],
+        models=list(json.loads(row["models"])),
+        prompt_tokens=int(row["prompt_tokens"]),
+        completion_tokens=int(row["completion_tokens"]),
+        cost_usd=float(row["cost_usd"]),
+        credits_charged=int(row["credits_charged"]),
+        latency_ms=int(row["latency_ms"]),
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+async def record_usage(conn: AsyncConnection, record: UsageRecord) -> None:
+    """Insert ``record``; the key must exist (foreign key)."""
+    await conn.execute(
+        insert(usage_records).values(
+            request_id=record.request_id,
+            key_id=record.key_id,
+            route=record.route,
+            strategy=record.strategy,
+            # JSON text rather than a native JSON type keeps the column identical
+            # on SQLite and PostgreSQL; nobody queries inside it.
+            models=json.dumps(list(record.models)),
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            cost_usd=record.cost_usd,
+            credits_charged=record.credits_charged,
+            latency_ms=record.latency_ms,
+            status=record.status,
+            created_at=record.created_at,
+        )
+    )
+
+
+async def recent_usage(conn: AsyncConnection, key_id: str, limit: int = 50) -> list[UsageRecord]:
+    """The key's latest ``limit`` records, newest first.
+
+    Equal timestamps (coarse clocks, bulk inserts) fall back to insertion order
+    via the autoincrement id, so the order is deterministic.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    stmt = (
+        select(usage_records)
+        .where(usage_records.c.key_id == key_id)
+        .order_by(usage_records.c.created_at.desc(), usage_records.c.id.desc())
+        .limit(limit)
+    )
+    return [_to_record(row) for row in (await conn.execute(stmt)).mappings()]

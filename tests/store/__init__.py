@@ -1,0 +1,1 @@
+"""Tests for moa.store (a package so module names cannot clash with other test dirs)."""

@@ -1,0 +1,27 @@
+"""Test doubles for moa: a scripted OpenAI-compatible upstream (see ``moa.testing.upstream``).
+
+Names are loaded lazily so ``python -m moa.testing.upstream`` does not import the module
+twice (once via this package, once as ``__main__``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moa.testing.upstream import (
+        Behavior,
+        FaultPlan,
+        RecordedRequest,
+        ScriptedUpstream,
+        UpstreamApp,
+    )
+
+__all__ = ["Behavior", "FaultPlan", "RecordedRequest", "ScriptedUpstream", "UpstreamApp"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("moa.testing.upstream"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

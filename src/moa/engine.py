@@ -17,6 +17,8 @@ from moa.routing.router import CallOptions, Routed
 from moa.runtime import Runtime
 from moa.strategies import get_strategy
 from moa.strategies.base import Answer, DeltaFilter, SourcePlan
+from moa.streaming import event_stream
+from moa.tally import Tally
 from moa.types import (
     BlendAnswer,
     BlendRequest,
@@ -31,31 +33,9 @@ from moa.types import (
     SynthesisEvent,
     SynthesisInfo,
     TokenUsage,
-    Usage,
 )
 
 Emit = Callable[[Event], None]
-
-
-class _Tally:
-    """Calls, tokens and dollars, added up as calls finish."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self.usage = Usage()
-
-    def add(self, model: str, tokens: TokenUsage, calls: int = 1) -> None:
-        price = self._runtime.settings.price(model)
-        cost = (
-            tokens.prompt_tokens * price.input_usd_per_mtok
-            + tokens.completion_tokens * price.output_usd_per_mtok
-        ) / 1_000_000
-        self.usage = Usage(
-            calls=self.usage.calls + calls,
-            prompt_tokens=self.usage.prompt_tokens + tokens.prompt_tokens,
-            completion_tokens=self.usage.completion_tokens + tokens.completion_tokens,
-            cost_usd=round(self.usage.cost_usd + cost, 8),
-        )
 
 
 class _Synth:
@@ -110,8 +90,8 @@ class _Blend:
         self.request = request
         self.runtime = runtime
         self.emit = emit
-        self.tally = _Tally(runtime)
-        self.results: list[SourceResult] = []
+        self.tally = Tally(runtime.settings)
+        self.results: list[tuple[int, int, SourceResult]] = []
         self.started = time.perf_counter()
 
     async def run(self) -> DoneEvent:
@@ -137,7 +117,7 @@ class _Blend:
             strategy=self.request.strategy,
             council=outcome.council,
             best_of_pick=outcome.best_of_pick,
-            sources=self.results,
+            sources=[result for _, _, result in sorted(self.results, key=lambda r: r[:2])],
             synthesis=SynthesisInfo(
                 model=synth.model, latency_ms=synth.latency_ms, usage=synth.usage
             ),
@@ -147,7 +127,7 @@ class _Blend:
         )
 
     def _failures(self, layer: int) -> str:
-        failed = [r for r in self.results if r.layer == layer and r.status == "error"]
+        failed = [r for _, _, r in self.results if r.layer == layer and r.status == "error"]
         return "; ".join(f"{r.model}: {r.error}" for r in failed)
 
     async def _layer(self, plans: Sequence[SourcePlan], layer: int) -> list[Answer]:
@@ -206,14 +186,18 @@ class _Blend:
         self.tally.add(routed.model, completion.usage)
         latency = int((time.perf_counter() - started) * 1000)
         self.results.append(
-            SourceResult(
-                model=routed.model,
-                layer=layer,
-                status="ok",
-                content=completion.text,
-                latency_ms=latency,
-                usage=completion.usage,
-                sample=plan.sample,
+            (
+                layer,
+                plan.index,
+                SourceResult(
+                    model=routed.model,
+                    layer=layer,
+                    status="ok",
+                    content=completion.text,
+                    latency_ms=latency,
+                    usage=completion.usage,
+                    sample=plan.sample,
+                ),
             )
         )
         self.emit(
@@ -238,13 +222,17 @@ class _Blend:
         latency = int((time.perf_counter() - started) * 1000)
         self.tally.add(plan.spec.model, TokenUsage(), calls=0 if skipped else 1)
         self.results.append(
-            SourceResult(
-                model=plan.spec.model,
-                layer=layer,
-                status="error",
-                error=error,
-                latency_ms=latency,
-                sample=plan.sample,
+            (
+                layer,
+                plan.index,
+                SourceResult(
+                    model=plan.spec.model,
+                    layer=layer,
+                    status="error",
+                    error=error,
+                    latency_ms=latency,
+                    sample=plan.sample,
+                ),
             )
         )
         self.emit(
@@ -262,13 +250,17 @@ class _Blend:
         latency = int((time.perf_counter() - self.started) * 1000)
         self.tally.add(plan.spec.model, TokenUsage())
         self.results.append(
-            SourceResult(
-                model=plan.spec.model,
-                layer=layer,
-                status="error",
-                error="cut (straggler)",
-                latency_ms=latency,
-                sample=plan.sample,
+            (
+                layer,
+                plan.index,
+                SourceResult(
+                    model=plan.spec.model,
+                    layer=layer,
+                    status="error",
+                    error="cut (straggler)",
+                    latency_ms=latency,
+                    sample=plan.sample,
+                ),
             )
         )
         self.emit(
@@ -288,39 +280,30 @@ async def stream_blend(
 ) -> AsyncIterator[Event]:
     """Run a blend, yielding its events: source, route, layer, synthesis, chunk, then done
     or error. Stop iterating (or cancel) and every upstream call is cancelled."""
-    own_runtime = runtime is None
     rt = runtime if runtime is not None else Runtime.from_settings()
-    queue: asyncio.Queue[Event | None] = asyncio.Queue()
-    task = asyncio.create_task(_produce(request, rt, queue.put_nowait))
+
+    async def work(emit: Emit) -> None:
+        await _produce(request, rt, emit)
+
     try:
-        while (event := await queue.get()) is not None:
+        async for event in event_stream(work):
             yield event
     finally:
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        if own_runtime:
+        if runtime is None:
             await rt.aclose()
 
 
-async def _produce(
-    request: BlendRequest, runtime: Runtime, emit: Callable[[Event | None], None]
-) -> None:
+async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+    """Run the blend; a failure becomes the stream's last event, never an exception."""
     try:
         runtime.check(request)
-        blend = _Blend(request, runtime, emit)
         async with asyncio.timeout(request.timeout_s):
-            emit(await blend.run())
+            emit(await _Blend(request, runtime, emit).run())
     except TimeoutError:
-        emit(
-            ErrorEvent(
-                code="timeout", message=f"the blend passed its deadline of {request.timeout_s:g} s"
-            )
-        )
+        deadline = f"{request.timeout_s:g} s"
+        emit(ErrorEvent(code="timeout", message=f"the blend passed its deadline of {deadline}"))
     except MoaError as exc:
         emit(ErrorEvent(code=exc.code, message=exc.message))
-    finally:
-        emit(None)
 
 
 async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendAnswer:

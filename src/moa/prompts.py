@@ -103,3 +103,11 @@ JUDGE = (
     '{"scores": [{"contestant": <number>, "score": <0-10>, "reason": string}],\n'
     ' "winner": <number>, "summary": string}\n\n' + UNTRUSTED_NOTE
 )
+
+# Why: one repair attempt for a judge whose verdict did not parse, showing it its own output.
+JUDGE_REPAIR = (
+    "The text below was meant to be one JSON object scoring {count} numbered contestants: "
+    '{{"scores": [{{"contestant": <number>, "score": <0-10>, "reason": string}}], '
+    '"winner": <number>, "summary": string}}. It could not be parsed. Reply with the '
+    "corrected JSON object only.\n\n"
+)

@@ -32,9 +32,12 @@ class Runtime:
 
     def check(self, request: BlendRequest) -> None:
         """Fail before any work if a model of the request cannot be called."""
-        for spec in [*request.sources, request.synthesizer_spec]:
-            for model in (spec.model, *spec.fallback):
-                self.registry.check(model)
+        specs = [*request.sources, request.synthesizer_spec]
+        self.check_models([m for spec in specs for m in (spec.model, *spec.fallback)])
+
+    def check_models(self, models: list[str]) -> None:
+        for model in models:
+            self.registry.check(model)
 
     async def aclose(self) -> None:
         await self.registry.aclose()

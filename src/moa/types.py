@@ -294,3 +294,155 @@ Event = Annotated[
     SourceEvent | RouteEvent | LayerEvent | SynthesisEvent | ChunkEvent | DoneEvent | ErrorEvent,
     Field(discriminator="event"),
 ]
+
+
+# ---- chat, compare, judge ----------------------------------------------------------------
+
+
+class _Conversation(BaseModel):
+    """Fields every mode shares with a blend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[Message] = Field(min_length=1)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    stream: bool = False
+
+    @field_validator("messages")
+    @classmethod
+    def _has_a_user_turn(cls, value: list[Message]) -> list[Message]:
+        return BlendRequest._has_a_user_turn(value)
+
+
+class Routing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fallback: list[str] = Field(default_factory=list, max_length=5)
+
+    @field_validator("fallback")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        return [check_model_id(m) for m in value]
+
+
+class ChatRequest(_Conversation):
+    model: str
+
+    routing: Routing = Routing()
+
+    @field_validator("model")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return check_model_id(value)
+
+    @property
+    def spec(self) -> SourceSpec:
+        return SourceSpec(model=self.model, fallback=tuple(self.routing.fallback))
+
+
+class ChatAnswer(BaseModel):
+    id: str
+    model: str
+    content: str
+    usage: Usage
+    latency_ms: int
+    credits_charged: int = 0
+    credits_remaining: int | None = None
+
+
+class CompareRequest(_Conversation):
+    models: list[str] = Field(min_length=2, max_length=9)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> Any:
+        if isinstance(value, list) and not 2 <= len(value) <= 9:
+            raise ValueError(f"compare takes 2-9 models, got {len(value)}")
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    check_model_id(item)
+        return value
+
+
+class ModelResult(BaseModel):
+    """One model's answer in compare or judge."""
+
+    model: str
+    status: Literal["ok", "error"]
+    content: str | None = None
+    error: str | None = None
+    latency_ms: int = 0
+    first_token_ms: int | None = None
+    usage: TokenUsage = TokenUsage()
+
+
+class CompareAnswer(BaseModel):
+    id: str
+    results: list[ModelResult]
+    fastest: str | None
+    longest: str | None
+    usage: Usage
+    latency_ms: int
+    credits_charged: int = 0
+    credits_remaining: int | None = None
+
+
+class DeltaEvent(BaseModel):
+    """A piece of one model's answer (compare and chat streams)."""
+
+    event: Literal["delta"] = "delta"
+    model: str
+    content: str
+
+
+class JudgeRequest(_Conversation):
+    contestants: list[str] = Field(min_length=2, max_length=4)
+    judge: str
+
+    @field_validator("contestants", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> Any:
+        if isinstance(value, list) and not 2 <= len(value) <= 4:
+            raise ValueError(f"judge takes 2-4 contestants, got {len(value)}")
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    check_model_id(item)
+        return value
+
+    @field_validator("judge")
+    @classmethod
+    def _judge_id(cls, value: str) -> str:
+        return check_model_id(value)
+
+    @model_validator(mode="after")
+    def _judge_is_not_a_contestant(self) -> JudgeRequest:
+        if self.judge in self.contestants:
+            raise ValueError(f"judge: {self.judge!r} is also a contestant; pick another judge")
+        return self
+
+
+class Score(BaseModel):
+    model: str
+    score: float = Field(ge=0, le=10)
+    rank: int
+    reason: str = ""
+
+
+class Verdict(BaseModel):
+    scores: list[Score]
+    winner: str
+    summary: str = ""
+
+
+class JudgeAnswer(BaseModel):
+    id: str
+    answers: list[ModelResult]
+    verdict: Verdict
+    judge: str
+    usage: Usage
+    latency_ms: int
+    credits_charged: int = 0
+    credits_remaining: int | None = None

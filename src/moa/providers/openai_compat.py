@@ -8,7 +8,6 @@ deadlines and failover belong to ``moa.routing``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -119,7 +118,7 @@ def _mapped_errors(model: str) -> Iterator[None]:
         raise ProviderError("timed out waiting for the upstream", model=model) from exc
     except openai.APIConnectionError as exc:
         raise ProviderError(f"connection failed: {exc}", model=model) from exc
-    except (openai.APIError, json.JSONDecodeError) as exc:
+    except (openai.APIError, ValueError) as exc:
         raise ProviderError(f"bad response from upstream: {exc}", model=model) from exc
     except Exception as exc:
         if type(exc).__module__.startswith(("httpx", "httpcore", "h11")):

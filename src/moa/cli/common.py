@@ -1,0 +1,41 @@
+"""What every command shares: the --config option and one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from moa.config import Settings, load_settings
+from moa.errors import MoaError
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", help="moa.toml to use (default: $MOA_CONFIG, else ./moa.toml)."),
+]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(code: str, message: str, exit_code: int) -> NoReturn:
+    """One line on stderr, then exit: ``code: message``."""
+    print(f"{code}: {message}", file=sys.stderr)
+    raise typer.Exit(exit_code)
+
+
+def settings_or_exit(config: str | None) -> Settings:
+    try:
+        return load_settings(config)
+    except MoaError as exc:
+        fail(exc.code, exc.message, EXIT_USAGE)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first problem, naming the field: ``layers: Input should be less than or equal to 3``."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where and not message.startswith(f"{where}:") else message

@@ -1,0 +1,79 @@
+"""``moa compare``: models answer side by side; the summary names fastest and longest."""
+
+from __future__ import annotations
+
+import sys
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from moa.cli.common import EXIT_FAILED, EXIT_USAGE, fail, validation_message
+from moa.config import Settings
+from moa.errors import MoaError
+from moa.types import CompareAnswer, CompareRequest, DeltaEvent, Message, SourceEvent
+
+
+def _table(texts: dict[str, str], status: dict[str, str]) -> Table:
+    table = Table(expand=True, show_lines=False)
+    for model in texts:
+        table.add_column(f"{model} · {status.get(model, 'running')}", ratio=1)
+    table.add_row(*(text[-1200:] for text in texts.values()))
+    return table
+
+
+async def run_compare(
+    settings: Settings,
+    prompt: str,
+    models: list[str],
+    temperature: float,
+    max_tokens: int | None,
+    json_output: bool,
+) -> int:
+    from moa.modes.compare import run_compare as compare
+    from moa.runtime import Runtime
+
+    try:
+        request = CompareRequest(
+            models=models,
+            messages=[Message(role="user", content=prompt)],
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+    except ValidationError as exc:
+        fail("invalid_request", validation_message(exc), EXIT_USAGE)
+    texts = {m: "" for m in models}
+    status: dict[str, str] = {}
+    console = Console(stderr=True)
+    async with Runtime(settings) as runtime:
+        try:
+            with Live(
+                _table(texts, status),
+                console=console,
+                transient=False,
+                auto_refresh=not json_output,
+            ) as live:
+                async for event in compare(request, runtime):
+                    if isinstance(event, DeltaEvent):
+                        texts[event.model] += event.content
+                    elif isinstance(event, SourceEvent):
+                        status[event.model] = event.error or f"{event.latency_ms} ms"
+                    elif isinstance(event, CompareAnswer):
+                        return _finish(event, json_output)
+                    if not json_output:
+                        live.update(_table(texts, status))
+        except MoaError as exc:
+            print(f"{exc.code}: {exc.message}", file=sys.stderr)
+            return EXIT_USAGE if exc.code == "invalid_request" else EXIT_FAILED
+    return EXIT_FAILED
+
+
+def _finish(answer: CompareAnswer, json_output: bool) -> int:
+    if json_output:
+        print(answer.model_dump_json(indent=2))
+        return 0
+    for result in answer.results:
+        print(f"## {result.model} ({result.latency_ms} ms)\n{result.content or result.error}\n")
+    print(f"fastest: {answer.fastest} · longest: {answer.longest}")
+    return 0

@@ -1,0 +1,90 @@
+"""``moa keys``: create, list, revoke and top up API keys in the server's database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from moa.cli.common import EXIT_USAGE, ConfigOption, fail, settings_or_exit
+
+if TYPE_CHECKING:
+    from moa.store import Store
+
+app = typer.Typer(help="Manage API keys and their credits.", no_args_is_help=True)
+T = TypeVar("T")
+
+
+def _with_store(config: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
+    settings = settings_or_exit(config)
+
+    async def run() -> T:
+        from moa.store import Store
+
+        store = await Store.open(settings.server.database_url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@app.command("create")
+def create(
+    credits: Annotated[int, typer.Option(min=0, help="Credits the key starts with.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Create a key. The key itself is printed once, alone on the last line."""
+
+    async def work(store: Store) -> str:
+        record, plaintext = await store.create_key(credits=credits, name=name)
+        print(f"created {record.id} ({record.prefix}…) with {record.credits} credits")
+        return plaintext
+
+    print(_with_store(config, work))
+
+
+@app.command("list")
+def list_keys(config: ConfigOption = None) -> None:
+    """List keys: id, prefix, credits, revoked."""
+
+    async def work(store: Store) -> None:
+        for key in await store.list_keys():
+            state = "revoked" if key.revoked else "active"
+            print(f"{key.id}  {key.prefix}…  {key.credits:>8} credits  {state}  {key.name}")
+
+    _with_store(config, work)
+
+
+@app.command("revoke")
+def revoke(key_id: str, config: ConfigOption = None) -> None:
+    """Revoke a key: it stops working at once."""
+
+    async def work(store: Store) -> bool:
+        return await store.revoke(key_id)
+
+    if not _with_store(config, work):
+        fail("not_found", f"no key with id {key_id!r}", EXIT_USAGE)
+    print(f"revoked {key_id}")
+
+
+@app.command("top-up")
+def top_up(
+    key_id: str,
+    credits: Annotated[int, typer.Option(min=1, help="Credits to add.")],
+    config: ConfigOption = None,
+) -> None:
+    """Add credits to a key."""
+
+    async def work(store: Store) -> int:
+        return await store.top_up(key_id, credits)
+
+    try:
+        balance = _with_store(config, work)
+    except KeyError:
+        fail("not_found", f"no key with id {key_id!r}", EXIT_USAGE)
+    print(f"{key_id} now has {balance} credits")

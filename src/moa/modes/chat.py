@@ -1,0 +1,46 @@
+"""chat: one model, with an optional failover route (``routing.fallback``)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from moa.errors import BlendFailed, ProviderError
+from moa.routing.router import CallOptions, Routed
+from moa.runtime import Runtime
+from moa.tally import Tally
+from moa.types import ChatAnswer, ChatRequest, DeltaEvent, RouteEvent
+
+ChatEvent = DeltaEvent | RouteEvent | ChatAnswer
+
+
+async def run_chat(request: ChatRequest, runtime: Runtime) -> AsyncIterator[ChatEvent]:
+    """Stream the model's answer as deltas, then the answer object."""
+    runtime.check_models([request.model, *request.routing.fallback])
+    started = time.perf_counter()
+    options = CallOptions(
+        messages=request.messages,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        timeout_s=runtime.settings.engine.source_timeout_s,
+    )
+    routes: list[RouteEvent] = []
+    try:
+        async for piece in runtime.router.stream(request.spec, options, on_route=routes.append):
+            while routes:
+                yield routes.pop(0)
+            if isinstance(piece, Routed):
+                tally = Tally(runtime.settings)
+                tally.add(piece.model, piece.completion.usage)
+                yield ChatAnswer(
+                    id=f"chat_{uuid.uuid4().hex[:24]}",
+                    model=piece.model,
+                    content=piece.completion.text,
+                    usage=tally.usage,
+                    latency_ms=int((time.perf_counter() - started) * 1000),
+                )
+                return
+            yield DeltaEvent(model=request.model, content=piece)
+    except ProviderError as exc:
+        raise BlendFailed(f"{request.model}: {exc}") from exc

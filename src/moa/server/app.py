@@ -1,0 +1,65 @@
+"""The ASGI app: moa's API, the OpenAI-compatible endpoint, health, metrics, playground.
+
+``create_app()`` builds everything from one Settings object; the lifespan opens the store,
+the runtime (provider clients, breakers) and the rate limiter once, and closes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from moa.config import Settings, load_settings
+from moa.routing.breaker import Breakers
+from moa.runtime import Runtime
+from moa.server.body_limit import BodyLimit
+from moa.server.errors import install_error_handlers
+from moa.server.metrics import Metrics
+from moa.server.ratelimit import RateLimits
+from moa.server.routes import api, openai, service
+from moa.server.state import AppState
+from moa.store import Store
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    config = settings if settings is not None else load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await Store.open(config.server.database_url)
+        runtime = Runtime(config, breakers=_breakers(config))
+        limits = RateLimits(config.server)
+        app.state.moa = AppState(config, runtime, store, limits, Metrics())
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+            await store.close()
+
+    app = FastAPI(
+        title="moa",
+        summary="Mixture-of-Agents: several LLMs answer, a synthesizer blends their answers.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(openai.router)
+    app.include_router(service.router)
+    app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
+    return app
+
+
+def _breakers(settings: Settings) -> Breakers | None:
+    """Shared breaker state in Redis when ``redis_url`` is set, else per process."""
+    if not settings.server.redis_url:
+        return None
+    from moa.routing.redis_breakers import RedisBreakers
+
+    return RedisBreakers(
+        settings.server.redis_url,
+        failures=settings.engine.breaker_failures,
+        cooldown_s=settings.engine.breaker_cooldown_s,
+    )

@@ -1,0 +1,81 @@
+"""Rate limits per API key and per client IP: a per-minute window plus a burst window of
+10 s, on the ``limits`` package. In memory by default; in Redis when ``redis_url`` is set,
+so every server process counts against the same windows."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from moa.config import ServerConfig
+from moa.server.errors import ApiError
+
+BURST_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    scope: str
+    item: RateLimitItem
+
+
+class RateLimits:
+    def __init__(self, config: ServerConfig) -> None:
+        self._storage: Storage = (
+            RedisStorage(_async_uri(config.redis_url), implementation="redispy")
+            if config.redis_url
+            else MemoryStorage()
+        )
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        burst = RateLimitItemPerSecond(config.rate_limit_burst, BURST_SECONDS)
+        self._key_rules = (
+            _Rule("key", RateLimitItemPerMinute(config.rate_limit_per_minute)),
+            _Rule("key", burst),
+        )
+        ip_minute = config.ip_rate_limit_per_minute or config.rate_limit_per_minute
+        self._ip_rules = (_Rule("ip", RateLimitItemPerMinute(ip_minute)), _Rule("ip", burst))
+
+    async def hit_ip(self, ip: str) -> dict[str, str]:
+        return await self._hit(self._ip_rules, ip, "this IP address")
+
+    async def hit_key(self, key_id: str) -> dict[str, str]:
+        return await self._hit(self._key_rules, key_id, "this API key")
+
+    async def _hit(self, rules: tuple[_Rule, ...], who: str, label: str) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for rule in rules:
+            allowed = await self._limiter.hit(rule.item, rule.scope, who)
+            stats = await self._limiter.get_window_stats(rule.item, rule.scope, who)
+            reset_in = max(0, math.ceil(stats.reset_time - time.time()))
+            if not headers or stats.remaining < int(headers["X-RateLimit-Remaining"]):
+                headers = {
+                    "X-RateLimit-Limit": str(rule.item.amount),
+                    "X-RateLimit-Remaining": str(stats.remaining),
+                    "X-RateLimit-Reset": str(reset_in),
+                }
+            if not allowed:
+                window = f"{rule.item.amount} requests per {_window(rule.item)}"
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"rate limit of {window} for {label} exceeded; retry in {max(1, reset_in)} s",
+                    {**headers, "Retry-After": str(max(1, reset_in))},
+                )
+        return headers
+
+    async def aclose(self) -> None:
+        await self._storage.reset() if isinstance(self._storage, MemoryStorage) else None
+
+
+def _window(item: RateLimitItem) -> str:
+    seconds = item.get_expiry()
+    return "minute" if seconds == 60 else f"{seconds} s"
+
+
+def _async_uri(url: str) -> str:
+    return url if url.startswith("async+") else f"async+{url}"

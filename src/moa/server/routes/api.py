@@ -1,0 +1,158 @@
+"""moa's own API: blend, compare, chat, judge, models, usage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from moa.catalogue import catalogue
+from moa.engine import stream_blend
+from moa.modes.chat import run_chat
+from moa.modes.compare import run_compare
+from moa.modes.judge import run_judge
+from moa.server.admission import admit
+from moa.server.auth import authenticated, rate_headers
+from moa.server.metered import metered
+from moa.server.respond import respond
+from moa.server.state import app_state
+from moa.store import ApiKey
+from moa.types import (
+    STRATEGIES,
+    BlendAnswer,
+    BlendRequest,
+    ChatAnswer,
+    ChatRequest,
+    CompareAnswer,
+    CompareRequest,
+    JudgeAnswer,
+    JudgeRequest,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["moa"])
+Key = Annotated[ApiKey, Depends(authenticated)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid_request: a field is wrong; the message names it"},
+    401: {"description": "unauthorized"},
+    402: {"description": "insufficient_credits"},
+    413: {"description": "request_too_large"},
+    429: {"description": "rate_limited (see Retry-After)"},
+    502: {"description": "all_sources_failed (credits refunded)"},
+    504: {"description": "timeout"},
+}
+
+
+def planned_blend_calls(body: BlendRequest) -> int:
+    layers = body.layers if body.strategy == "moa" else 0
+    return body.source_count * (layers + 1) + 1
+
+
+@router.post("/blend", response_model=BlendAnswer, responses=ERRORS)
+async def blend(body: BlendRequest, request: Request, key: Key) -> Response:
+    """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
+    state = app_state(request)
+    specs = [*body.sources, body.synthesizer_spec]
+    charge = await admit(
+        state,
+        key,
+        route="/api/v1/blend",
+        cost=state.settings.server.credits.blend,
+        messages=body.messages,
+        models=[m for s in specs for m in (s.model, *s.fallback)],
+        planned_calls=planned_blend_calls(body),
+        strategy=body.strategy,
+    )
+    return await respond(request, metered(stream_blend(body, state.runtime), charge), body.stream)
+
+
+@router.post("/compare", response_model=CompareAnswer, responses=ERRORS)
+async def compare(body: CompareRequest, request: Request, key: Key) -> Response:
+    """2-9 models answer the same messages, streamed side by side."""
+    state = app_state(request)
+    charge = await admit(
+        state,
+        key,
+        route="/api/v1/compare",
+        cost=state.settings.server.credits.compare,
+        messages=body.messages,
+        models=body.models,
+        planned_calls=len(body.models),
+    )
+    return await respond(request, metered(run_compare(body, state.runtime), charge), body.stream)
+
+
+@router.post("/chat", response_model=ChatAnswer, responses=ERRORS)
+async def chat(body: ChatRequest, request: Request, key: Key) -> Response:
+    """One model, with an optional ``routing.fallback`` chain."""
+    state = app_state(request)
+    charge = await admit(
+        state,
+        key,
+        route="/api/v1/chat",
+        cost=state.settings.server.credits.chat,
+        messages=body.messages,
+        models=[body.model, *body.routing.fallback],
+        planned_calls=1,
+    )
+    return await respond(request, metered(run_chat(body, state.runtime), charge), body.stream)
+
+
+@router.post("/judge", response_model=JudgeAnswer, responses=ERRORS)
+async def judge(body: JudgeRequest, request: Request, key: Key) -> Response:
+    """2-4 contestants answer; a judge that is not one of them scores each 0-10."""
+    state = app_state(request)
+    charge = await admit(
+        state,
+        key,
+        route="/api/v1/judge",
+        cost=state.settings.server.credits.judge,
+        messages=body.messages,
+        models=[*body.contestants, body.judge],
+        planned_calls=len(body.contestants) + 1,
+    )
+    return await respond(request, metered(run_judge(body, state.runtime), charge), body.stream)
+
+
+@router.get("/models")
+async def models(request: Request, key: Key) -> dict[str, Any]:
+    """The model catalogue, the strategies, and the presets of moa.toml."""
+    state = app_state(request)
+    return {
+        "models": [
+            {"id": e.id, "kind": e.kind, "ready": e.ready, "needs": e.needs or None}
+            for e in catalogue(state.settings)
+        ],
+        "strategies": list(STRATEGIES),
+        "presets": {n: p.model_dump() for n, p in state.settings.presets.items()},
+    }
+
+
+@router.get("/usage")
+async def usage(request: Request, key: Key, limit: int = 50) -> Response:
+    """This key's balance and its most recent requests."""
+    from fastapi.responses import JSONResponse
+
+    state = app_state(request)
+    records = await state.store.recent_usage(key.id, limit=max(1, min(limit, 500)))
+    body = {
+        "key_id": key.id,
+        "credits_remaining": await state.store.balance(key.id),
+        "requests": [
+            {
+                "request_id": r.request_id,
+                "route": r.route,
+                "strategy": r.strategy,
+                "models": r.models,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "cost_usd": r.cost_usd,
+                "credits_charged": r.credits_charged,
+                "latency_ms": r.latency_ms,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in records
+        ],
+    }
+    return JSONResponse(body, headers=rate_headers(request))

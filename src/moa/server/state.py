@@ -1,0 +1,27 @@
+"""What the server holds for its lifetime: settings, runtime, store, rate limits, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from moa.config import Settings
+from moa.runtime import Runtime
+from moa.server.metrics import Metrics
+from moa.server.ratelimit import RateLimits
+from moa.store import Store
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    runtime: Runtime
+    store: Store
+    limits: RateLimits
+    metrics: Metrics
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.moa
+    return state

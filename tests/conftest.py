@@ -1,0 +1,52 @@
+"""Fixtures shared by every test: a scripted upstream on loopback and settings pointing
+moa's ``fake`` provider at it. No test reaches a real provider: there are no keys here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from moa.config import Settings, settings_from_dict
+from moa.runtime import Runtime
+from moa.testing import ScriptedUpstream
+
+
+@pytest.fixture(scope="session")
+def shared_upstream() -> Iterator[ScriptedUpstream]:
+    with ScriptedUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def upstream(shared_upstream: ScriptedUpstream) -> Iterator[ScriptedUpstream]:
+    """The session's upstream, reset so each test scripts it from scratch."""
+    shared_upstream.reset()
+    yield shared_upstream
+    shared_upstream.reset()
+
+
+def fake_settings(upstream: ScriptedUpstream, **sections: Any) -> Settings:
+    """Settings with provider ``fake`` (and ``spare``) on the scripted upstream."""
+    data: dict[str, Any] = {
+        "providers": {
+            "fake": {"kind": "openai", "base_url": upstream.base_url, "api_key": "sk-fake"},
+            "spare": {"kind": "openai", "base_url": upstream.base_url, "api_key": "sk-spare"},
+        },
+        "engine": {"retry_backoff_s": 0.01, "retry_backoff_max_s": 0.05},
+    }
+    for name, section in sections.items():
+        data[name] = {**data.get(name, {}), **section}
+    return settings_from_dict(data)
+
+
+@pytest.fixture
+def settings(upstream: ScriptedUpstream) -> Settings:
+    return fake_settings(upstream)
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    async with Runtime(settings) as rt:
+        yield rt

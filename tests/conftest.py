@@ -37,7 +37,13 @@ def fake_settings(upstream: ScriptedUpstream, **sections: Any) -> Settings:
         "engine": {"retry_backoff_s": 0.01, "retry_backoff_max_s": 0.05},
     }
     for name, section in sections.items():
-        data[name] = {**data.get(name, {}), **section}
+        merged = dict(data.get(name, {}))
+        for key, value in section.items():
+            old = merged.get(key)
+            merged[key] = (
+                {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+            )
+        data[name] = merged
     return settings_from_dict(data)
 
 
@@ -50,3 +56,19 @@ def settings(upstream: ScriptedUpstream) -> Settings:
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async with Runtime(settings) as rt:
         yield rt
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Redis on 127.0.0.1:6379, started if it was not running."""
+    from moa.testing.services import ensure_redis
+
+    return ensure_redis()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """PostgreSQL on 127.0.0.1:5432, started if it was not running."""
+    from moa.testing.services import ensure_postgres
+
+    return ensure_postgres()

@@ -53,7 +53,8 @@ class _Synth:
             messages=messages,
             temperature=self._blend.request.temperature,
             max_tokens=self._blend.request.max_tokens,
-            timeout_s=self._blend.runtime.settings.engine.synthesis_timeout_s,
+            timeout_s=self._blend.request.synthesis_timeout_s
+            or self._blend.runtime.settings.engine.synthesis_timeout_s,
         )
 
     def _account(self, routed: Routed) -> None:
@@ -173,7 +174,8 @@ class _Blend:
             messages=plan.messages,
             temperature=plan.temperature,
             max_tokens=self.request.max_tokens,
-            timeout_s=self.runtime.settings.engine.source_timeout_s,
+            timeout_s=self.request.source_timeout_s
+            or self.runtime.settings.engine.source_timeout_s,
         )
         try:
             routed = await self.runtime.router.complete(

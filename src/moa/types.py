@@ -93,6 +93,8 @@ class BlendRequest(BaseModel):
     quorum: int | None = Field(None, ge=1)
     grace_ms: int = Field(0, ge=0, le=600_000)
     timeout_s: float | None = Field(None, gt=0, le=3600)
+    source_timeout_s: float | None = Field(None, gt=0, le=3600)
+    synthesis_timeout_s: float | None = Field(None, gt=0, le=3600)
 
     @field_validator("models", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ between server processes. Both implement ``Breakers``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -35,9 +36,15 @@ class _Circuit:
 
 
 class MemoryBreakers:
-    def __init__(self, failures: int = 3, cooldown_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        failures: int = 3,
+        cooldown_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._threshold = failures
         self._cooldown_s = cooldown_s
+        self._clock = clock
         self._circuits: dict[str, _Circuit] = {}
 
     def _circuit(self, model: str) -> _Circuit:
@@ -47,7 +54,7 @@ class MemoryBreakers:
         circuit = self._circuits.get(model)
         if circuit is None or circuit.opened_at is None:
             return "closed"
-        if time.monotonic() - circuit.opened_at >= self._cooldown_s:
+        if self._clock() - circuit.opened_at >= self._cooldown_s:
             return "half_open"
         return "open"
 
@@ -70,5 +77,5 @@ class MemoryBreakers:
         circuit = self._circuit(model)
         circuit.failures += 1
         if circuit.trial_in_flight or circuit.failures >= self._threshold:
-            circuit.opened_at = time.monotonic()
+            circuit.opened_at = self._clock()
             circuit.trial_in_flight = False

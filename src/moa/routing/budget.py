@@ -18,7 +18,7 @@ class RetryBudget:
         self._tokens = min(self._cap, self._tokens + self._ratio)
 
     def try_spend(self) -> bool:
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 - 1e-9:  # ten deposits of 0.1 make one retry, not 0.999…
             self._tokens -= 1.0
             return True
         return False

@@ -8,6 +8,7 @@ exactly one process wins the trial call.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import redis.asyncio as redis
 
@@ -26,9 +27,16 @@ return failures
 
 class RedisBreakers:
     def __init__(
-        self, url: str, *, failures: int = 3, cooldown_s: float = 30.0, prefix: str = "moa:breaker:"
+        self,
+        url: str,
+        *,
+        failures: int = 3,
+        cooldown_s: float = 30.0,
+        prefix: str = "moa:breaker:",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis.from_url(url)
+        self._clock = clock
         self._threshold = failures
         self._cooldown_s = cooldown_s
         self._prefix = prefix
@@ -41,7 +49,7 @@ class RedisBreakers:
         opened_at = await self._redis.hget(self._keys(model)[0], "opened_at")
         if opened_at is None:
             return "closed"
-        if time.time() - float(opened_at) >= self._cooldown_s:
+        if self._clock() - float(opened_at) >= self._cooldown_s:
             return "half_open"
         return "open"
 
@@ -58,7 +66,7 @@ class RedisBreakers:
     async def record_failure(self, model: str) -> None:
         ttl = max(60, int(self._cooldown_s * 10))
         await self._record_failure(
-            keys=list(self._keys(model)), args=[self._threshold, time.time(), ttl]
+            keys=list(self._keys(model)), args=[self._threshold, self._clock(), ttl]
         )
 
     async def aclose(self) -> None:

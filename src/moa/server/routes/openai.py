@@ -54,6 +54,8 @@ class MoaFields(BaseModel):
     quorum: int | None = None
     grace_ms: int | None = None
     timeout_s: float | None = None
+    source_timeout_s: float | None = None
+    synthesis_timeout_s: float | None = None
 
 
 class ChatCompletionRequest(BaseModel):

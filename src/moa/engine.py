@@ -8,6 +8,7 @@ so a consumer that stops listening cancels every upstream call of the blend.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -36,6 +37,7 @@ from moa.types import (
 )
 
 Emit = Callable[[Event], None]
+log = logging.getLogger("moa.engine")
 
 
 class _Synth:
@@ -306,6 +308,9 @@ async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
         emit(ErrorEvent(code="timeout", message=f"the blend passed its deadline of {deadline}"))
     except MoaError as exc:
         emit(ErrorEvent(code=exc.code, message=exc.message))
+    except Exception:  # a bug must end the stream cleanly, not hang or leak a traceback
+        log.exception("blend failed unexpectedly")
+        emit(ErrorEvent(code="internal_error", message="the blend failed unexpectedly"))
 
 
 async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendAnswer:

@@ -3,6 +3,8 @@ moa's ``fake`` provider at it. No test reaches a real provider: there are no key
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -72,3 +74,42 @@ def postgres_url() -> str:
     from moa.testing.services import ensure_postgres
 
     return ensure_postgres()
+
+
+class _SlowCallbacks(logging.Handler):
+    """Collects asyncio's debug-mode reports of callbacks that blocked the loop."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Executing") and " took " in message:
+            self.reports.append(message)
+
+
+@pytest.fixture(autouse=True)
+async def no_blocking_calls_on_the_event_loop(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[None]:
+    """Fail any async test whose code blocked the event loop for over 100 ms (asyncio's
+    debug mode times every callback): a blocking call in moa would stall every blend.
+
+    Server tests are exempt: their moa runs on another thread's loop in this process, so
+    their own steps are timed with that thread's work (and the GIL) mixed in."""
+    if "server" in request.path.parts:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    handler = _SlowCallbacks()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.1
+    try:
+        yield
+    finally:
+        loop.set_debug(False)
+        logger.removeHandler(handler)
+    assert not handler.reports, f"the event loop was blocked: {handler.reports}"

@@ -9,7 +9,9 @@ from moa.runtime import Runtime
 from moa.types import BlendRequest, ChunkEvent, DoneEvent, ErrorEvent, Event
 
 
-def request(*models: str, prompt: str = "What is the capital of France?", **fields: Any) -> BlendRequest:
+def request(
+    *models: str | dict[str, Any], prompt: str = "What is the capital of France?", **fields: Any
+) -> BlendRequest:
     return BlendRequest.model_validate(
         {"models": list(models), "messages": [{"role": "user", "content": prompt}], **fields}
     )

@@ -8,7 +8,6 @@ from moa.engine import blend
 from moa.runtime import Runtime
 from moa.testing import ScriptedUpstream
 from moa.types import ChunkEvent, DoneEvent, SourceEvent, SynthesisEvent
-
 from tests.helpers import collect, content_of, done_of, error_of, request, system_text
 
 

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Literal
 
 from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
 from moa.routing.router import CallOptions, Routed
@@ -221,58 +222,43 @@ class _Blend:
     def _record_failure(
         self, plan: SourcePlan, layer: int, exc: ProviderError, started: float
     ) -> None:
-        skipped = isinstance(exc, CircuitOpen)
-        error = "skipped (circuit_open)" if skipped else str(exc)
-        latency = int((time.perf_counter() - started) * 1000)
-        self.tally.add(plan.spec.model, TokenUsage(), calls=0 if skipped else 1)
-        self.results.append(
-            (
-                layer,
-                plan.index,
-                SourceResult(
-                    model=plan.spec.model,
-                    layer=layer,
-                    status="error",
-                    error=error,
-                    latency_ms=latency,
-                    sample=plan.sample,
-                ),
-            )
-        )
-        self.emit(
-            SourceEvent(
-                model=plan.spec.model,
-                layer=layer,
-                status="skipped" if skipped else "failed",
-                error=error,
-                latency_ms=latency,
-                sample=plan.sample,
-            )
-        )
+        if isinstance(exc, CircuitOpen):  # never called: no call, no latency
+            self._record_error(plan, layer, "skipped", "skipped (circuit_open)", started, 0)
+        else:
+            self._record_error(plan, layer, "failed", str(exc), started, 1)
 
     def _record_cut(self, plan: SourcePlan, layer: int) -> None:
-        latency = int((time.perf_counter() - self.started) * 1000)
-        self.tally.add(plan.spec.model, TokenUsage())
-        self.results.append(
-            (
-                layer,
-                plan.index,
-                SourceResult(
-                    model=plan.spec.model,
-                    layer=layer,
-                    status="error",
-                    error="cut (straggler)",
-                    latency_ms=latency,
-                    sample=plan.sample,
-                ),
-            )
+        self._record_error(plan, layer, "cut", "cut (straggler)", self.started, 1)
+
+    def _record_error(
+        self,
+        plan: SourcePlan,
+        layer: int,
+        status: Literal["failed", "skipped", "cut"],
+        error: str,
+        started: float,
+        calls: int,
+    ) -> None:
+        """A source that gave no answer: reported in the answer and as an event."""
+        latency = int((time.perf_counter() - started) * 1000)
+        model = plan.spec.model
+        self.tally.add(model, TokenUsage(), calls=calls)
+        result = SourceResult(
+            model=model,
+            layer=layer,
+            status="error",
+            error=error,
+            latency_ms=latency,
+            sample=plan.sample,
         )
+        self.results.append((layer, plan.index, result))
+        shown = "straggler" if status == "cut" else error
         self.emit(
             SourceEvent(
-                model=plan.spec.model,
+                model=model,
                 layer=layer,
-                status="cut",
-                error="straggler",
+                status=status,
+                error=shown,
                 latency_ms=latency,
                 sample=plan.sample,
             )
@@ -300,7 +286,7 @@ async def stream_blend(
 async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
     """Run the blend; a failure becomes the stream's last event, never an exception."""
     try:
-        runtime.check(request)
+        await runtime.prepare(request)
         async with asyncio.timeout(request.timeout_s):
             emit(await _Blend(request, runtime, emit).run())
     except TimeoutError:

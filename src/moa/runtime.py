@@ -32,12 +32,25 @@ class Runtime:
 
     def check(self, request: BlendRequest) -> None:
         """Fail before any work if a model of the request cannot be called."""
-        specs = [*request.sources, request.synthesizer_spec]
-        self.check_models([m for spec in specs for m in (spec.model, *spec.fallback)])
+        self.check_models(self._models(request))
 
     def check_models(self, models: list[str]) -> None:
         for model in models:
             self.registry.check(model)
+
+    async def prepare(self, request: BlendRequest) -> None:
+        """Check the request's models, then create their providers off the event loop."""
+        self.check(request)
+        await self.prepare_models(self._models(request))
+
+    async def prepare_models(self, models: list[str]) -> None:
+        self.check_models(models)
+        await self.registry.prepare(models)
+
+    @staticmethod
+    def _models(request: BlendRequest) -> list[str]:
+        specs = [*request.sources, request.synthesizer_spec]
+        return [m for spec in specs for m in (spec.model, *spec.fallback)]
 
     async def aclose(self) -> None:
         await self.registry.aclose()

@@ -201,12 +201,11 @@ class CouncilResult(BaseModel):
     follow_up_questions: list[str] = []
 
 
-class BlendAnswer(BaseModel):
-    """The non-streaming answer object."""
+class _AnswerFields(BaseModel):
+    """What the answer object and the done event share (everything but content)."""
 
     id: str
     strategy: StrategyName
-    content: str
     council: CouncilResult | None = None
     best_of_pick: str | None = None
     sources: list[SourceResult]
@@ -216,6 +215,12 @@ class BlendAnswer(BaseModel):
     credits_charged: int = 0
     credits_remaining: int | None = None
     latency_ms: int = 0
+
+
+class BlendAnswer(_AnswerFields):
+    """The non-streaming answer object."""
+
+    content: str
 
 
 # ---- events ---------------------------------------------------------------------------
@@ -265,25 +270,13 @@ class ChunkEvent(BaseModel):
     content: str
 
 
-class DoneEvent(BaseModel):
+class DoneEvent(_AnswerFields):
     """The final event: every field of the answer object except ``content``."""
 
     event: Literal["done"] = "done"
-    id: str
-    strategy: StrategyName
-    council: CouncilResult | None = None
-    best_of_pick: str | None = None
-    sources: list[SourceResult]
-    synthesis: SynthesisInfo
-    usage: Usage
-    early_stopped: bool = False
-    credits_charged: int = 0
-    credits_remaining: int | None = None
-    latency_ms: int = 0
 
     def answer(self, content: str) -> BlendAnswer:
-        fields = self.model_dump(exclude={"event"})
-        return BlendAnswer(content=content, **fields)
+        return BlendAnswer(content=content, **self.model_dump(exclude={"event"}))
 
 
 class ErrorEvent(BaseModel):

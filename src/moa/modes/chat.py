@@ -17,7 +17,7 @@ ChatEvent = DeltaEvent | RouteEvent | ChatAnswer
 
 async def run_chat(request: ChatRequest, runtime: Runtime) -> AsyncIterator[ChatEvent]:
     """Stream the model's answer as deltas, then the answer object."""
-    runtime.check_models([request.model, *request.routing.fallback])
+    await runtime.prepare_models([request.model, *request.routing.fallback])
     started = time.perf_counter()
     options = CallOptions(
         messages=request.messages,

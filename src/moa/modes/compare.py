@@ -73,7 +73,7 @@ async def _one(
 
 
 async def run_compare(request: CompareRequest, runtime: Runtime) -> AsyncIterator[CompareEvent]:
-    runtime.check_models(request.models)
+    await runtime.prepare_models(request.models)
     started = time.perf_counter()
     tally = Tally(runtime.settings)
 

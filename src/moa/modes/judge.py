@@ -82,7 +82,7 @@ def _float(value: Any) -> float | None:
 
 
 async def run_judge(request: JudgeRequest, runtime: Runtime) -> AsyncIterator[JudgeEvent]:
-    runtime.check_models([*request.contestants, request.judge])
+    await runtime.prepare_models([*request.contestants, request.judge])
     started = time.perf_counter()
     tally = Tally(runtime.settings)
     options = CallOptions(

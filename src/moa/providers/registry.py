@@ -1,10 +1,15 @@
 """Resolve ``provider/model`` ids to a Provider instance and the provider's own model name.
 
-Providers are created on first use and kept, so every call to one base URL shares one
-connection pool. Unknown providers and missing keys fail here, before any work is done.
+Providers are created once and kept, so every call to one base URL shares one connection
+pool. Unknown providers and missing keys fail in ``check``, before any work is done.
+``prepare`` creates providers in a worker thread: importing a vendor SDK takes up to a
+second, which must not stall the event loop on a server's first request.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
 
 from moa.config import ProviderConfig, Settings
 from moa.errors import ConfigError, MissingKeyError
@@ -27,10 +32,23 @@ class ProviderRegistry:
         return provider, model
 
     def check(self, model_id: str) -> None:
-        """Raise ConfigError now if ``model_id`` could not be called."""
-        self.resolve(model_id)
+        """Raise ConfigError now if ``model_id`` could not be called (nothing is created)."""
+        check_model_id(model_id)
+        name = model_id.partition("/")[0]
+        if name not in self._providers:
+            config = self._config(name)
+            self._api_key(name, config)
+            if config.kind == "openai" and not config.base_url:
+                raise ConfigError(f"[providers.{name}] needs base_url for kind = 'openai'")
 
-    def _create(self, name: str) -> Provider:
+    async def prepare(self, model_ids: Iterable[str]) -> None:
+        """Create the providers these models need, off the event loop."""
+        for name in dict.fromkeys(m.partition("/")[0] for m in model_ids):
+            if name not in self._providers:
+                provider = await asyncio.to_thread(self._create, name)
+                self._providers.setdefault(name, provider)
+
+    def _config(self, name: str) -> ProviderConfig:
         config = self._settings.provider(name)
         if config is None:
             known = sorted({*self._settings.providers, "openai", "anthropic", "gemini", "local"})
@@ -38,6 +56,10 @@ class ProviderRegistry:
                 f"unknown provider {name!r}: use one of {', '.join(known)}, "
                 f"or add [providers.{name}] to moa.toml"
             )
+        return config
+
+    def _create(self, name: str) -> Provider:
+        config = self._config(name)
         connect = self._settings.engine.connect_timeout_s
         if config.kind == "local":
             from moa.providers.local import LocalProvider

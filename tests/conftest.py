@@ -93,7 +93,7 @@ class _SlowCallbacks(logging.Handler):
 async def no_blocking_calls_on_the_event_loop(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[None]:
-    """Fail any async test whose code blocked the event loop for over 100 ms (asyncio's
+    """Fail any async test whose code blocked the event loop for over 250 ms (asyncio's
     debug mode times every callback): a blocking call in moa would stall every blend.
 
     Server tests are exempt: their moa runs on another thread's loop in this process, so
@@ -106,7 +106,7 @@ async def no_blocking_calls_on_the_event_loop(
     logger = logging.getLogger("asyncio")
     logger.addHandler(handler)
     loop.set_debug(True)
-    loop.slow_callback_duration = 0.1
+    loop.slow_callback_duration = 0.25
     try:
         yield
     finally:

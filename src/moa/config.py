@@ -75,6 +75,7 @@ class ServerConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     database_url: str = "sqlite+aiosqlite:///./moa.db"
+    database_schema: str | None = None  # PostgreSQL only: keep moa's tables in this schema
     redis_url: str = ""
     rate_limit_per_minute: int = Field(600, ge=1)
     rate_limit_burst: int = Field(100, ge=1)

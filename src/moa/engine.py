@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Literal
 
 from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
@@ -267,7 +267,7 @@ class _Blend:
 
 async def stream_blend(
     request: BlendRequest, runtime: Runtime | None = None
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """Run a blend, yielding its events: source, route, layer, synthesis, chunk, then done
     or error. Stop iterating (or cancel) and every upstream call is cancelled."""
     rt = runtime if runtime is not None else Runtime.from_settings()

@@ -54,6 +54,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.registry.aclose()
+        await self.router.breakers.aclose()
 
     async def __aenter__(self) -> Runtime:
         return self

@@ -4,11 +4,16 @@ the scripted upstream; plus funded API keys made through the real store."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from moa.config import Settings
@@ -52,9 +57,20 @@ def make_key(store: Store) -> Callable[..., Any]:
 
 
 @pytest.fixture
-async def api_key(make_key: Callable[..., Any]) -> str:
-    _, plaintext = await make_key()
-    return str(plaintext)
+async def funded_key(make_key: Callable[..., Any]) -> tuple[str, str]:
+    """(key id, plaintext) of a key with 100 credits."""
+    key_id, plaintext = await make_key()
+    return str(key_id), str(plaintext)
+
+
+@pytest.fixture
+def api_key(funded_key: tuple[str, str]) -> str:
+    return funded_key[1]
+
+
+@pytest.fixture
+def key_id(funded_key: tuple[str, str]) -> str:
+    return funded_key[0]
 
 
 @pytest.fixture
@@ -65,10 +81,24 @@ async def client(served: ServedApp, api_key: str) -> AsyncIterator[httpx.AsyncCl
         yield http
 
 
+@pytest.fixture
+async def anonymous(served: ServedApp) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends no Authorization header."""
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+async def openai_client(served: ServedApp, api_key: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official OpenAI SDK pointed at moa's /v1."""
+    async with openai.AsyncOpenAI(
+        base_url=served.url + "/v1", api_key=api_key, max_retries=0, timeout=30
+    ) as sdk:
+        yield sdk
+
+
 def sse_events(body: str) -> list[dict[str, Any]]:
     """Parse ``data:`` frames; the final ``[DONE]`` is returned as {"done": True}."""
-    import json
-
     events: list[dict[str, Any]] = []
     for frame in body.split("\n\n"):
         if frame.startswith("data: "):
@@ -79,3 +109,135 @@ def sse_events(body: str) -> list[dict[str, Any]]:
 
 async def gather_limited(*coros: Any) -> list[Any]:
     return await asyncio.gather(*coros)
+
+
+# ---- servers with their own settings ------------------------------------------------------
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Settings], ServedApp]]:
+    """Start any number of ServedApps (stand-ins for server processes); all stop at the end."""
+    with contextlib.ExitStack() as stack:
+        yield lambda settings: stack.enter_context(ServedApp(settings))
+
+
+@pytest.fixture
+async def open_store() -> AsyncIterator[Callable[[str], Awaitable[Store]]]:
+    """Open Stores on any database URL from the test's side; all are closed at the end."""
+    opened: list[Store] = []
+
+    async def open_(url: str) -> Store:
+        store = await Store.open(url)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        await store.close()
+
+
+@dataclass
+class Deployment:
+    """One moa server with its own settings, a funded key and a client that sends it."""
+
+    app: ServedApp
+    store: Store
+    key_id: str
+    key: str
+    client: httpx.AsyncClient
+
+    @property
+    def url(self) -> str:
+        return self.app.url
+
+    async def balance(self) -> int:
+        return await self.store.balance(self.key_id)
+
+
+@pytest.fixture
+async def deploy(
+    upstream: ScriptedUpstream, database_url: str, serve: Callable[[Settings], ServedApp]
+) -> AsyncIterator[Callable[..., Awaitable[Deployment]]]:
+    """``await deploy(server={...}, presets={...}, credits=N)``: moa with those settings on
+    this test's SQLite file. Clients close before the servers stop."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(
+            *, server: dict[str, Any] | None = None, credits: int = 100, **sections: Any
+        ) -> Deployment:
+            settings = fake_settings(
+                upstream, server={"database_url": database_url, **(server or {})}, **sections
+            )
+            app = serve(settings)
+            store = await Store.open(database_url)
+            stack.push_async_callback(store.close)
+            record, plaintext = await store.create_key(credits=credits, name="deployed")
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=app.url, headers={"Authorization": f"Bearer {plaintext}"}, timeout=30
+                )
+            )
+            return Deployment(app, store, record.id, plaintext, http)
+
+        yield make
+
+
+# ---- PostgreSQL: a fresh database per test ------------------------------------------------
+
+
+def _asyncpg_dsn(sqlalchemy_url: str, database: str) -> str:
+    base = sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    return base.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture
+async def postgres_database(postgres_url: str) -> AsyncIterator[str]:
+    """A database of its own (``moa_race_<hex>``), dropped afterwards: the server cannot be
+    pointed at a schema (Settings has no schema and asyncpg rejects URL options), so this
+    is the only way to keep test runs from sharing tables."""
+    import asyncpg
+
+    name = f"moa_race_{secrets.token_hex(6)}"
+    admin_dsn = _asyncpg_dsn(postgres_url, postgres_url.rsplit("/", 1)[1])
+    admin = await asyncpg.connect(admin_dsn, timeout=5)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    admin = await asyncpg.connect(admin_dsn, timeout=5)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+# ---- Redis: a database number of its own, emptied of what the test used --------------------
+
+
+@dataclass
+class RedisLimits:
+    """Where rate-limit tests keep their windows; add every key id the test uses to
+    ``key_ids`` so its counters (and loopback's) are deleted afterwards."""
+
+    url: str
+    key_ids: list[str]
+
+
+@pytest.fixture
+async def redis_limits(redis_url: str) -> AsyncIterator[RedisLimits]:
+    import redis.asyncio as redis
+
+    limits = RedisLimits(redis_url.rsplit("/", 1)[0] + "/5", [])
+    yield limits
+    connection = redis.Redis.from_url(limits.url)
+    try:
+        used = [
+            key
+            async for key in connection.scan_iter(match="LIMITS:*")
+            if any(who.encode() in key for who in ["/127.0.0.1/", *limits.key_ids])
+        ]
+        if used:
+            await connection.delete(*used)
+    finally:
+        await connection.aclose()

@@ -37,7 +37,8 @@ ModelOption = Annotated[
 
 def _strategy(value: str | None) -> str | None:
     if value is not None and value not in STRATEGIES:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(STRATEGIES)}")
+        allowed = ", ".join(STRATEGIES)
+        fail("invalid_request", f"strategy: {value!r} is not one of {allowed}", EXIT_USAGE)
     return value
 
 

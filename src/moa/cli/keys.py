@@ -23,7 +23,9 @@ def _with_store(config: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         from moa.store import Store
 
-        store = await Store.open(settings.server.database_url)
+        store = await Store.open(
+            settings.server.database_url, schema=settings.server.database_schema
+        )
         try:
             return await work(store)
         finally:

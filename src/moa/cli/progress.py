@@ -8,6 +8,7 @@ import time
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from moa.types import (
@@ -60,7 +61,7 @@ class ProgressView:
         for (model, layer, sample), (status, detail) in self._rows.items():
             name = model if sample is None else f"{model} #{sample + 1}"
             style = _STATUS_STYLE.get(status, "")
-            table.add_row(name, str(layer), f"[{style}]{status}[/]", detail)
+            table.add_row(escape(name), str(layer), f"[{style}]{status}[/]", escape(detail))
         return table
 
     def render(self, event: Event) -> None:
@@ -69,15 +70,18 @@ class ProgressView:
             self._rows[(event.model, event.layer, event.sample)] = (event.status, detail)
             if self._live is None:
                 self._console.print(
-                    f"{event.model} [layer {event.layer}]: {event.status} · {detail}"
+                    f"{event.model} [layer {event.layer}]: {event.status} · {detail}",
+                    markup=False,
                 )
         elif isinstance(event, RouteEvent) and self._live is None:
-            self._console.print(f"route {event.source} -> {event.model}: {event.status}")
+            line = f"route {event.source} -> {event.model}: {event.status}"
+            self._console.print(line, markup=False)
         elif isinstance(event, LayerEvent) and self._live is None:
             self._console.print(f"layer {event.layer}: {event.successes} answers")
         elif isinstance(event, SynthesisEvent):
             self._stop_live()
-            self._console.print(f"[dim]synthesizing ({event.strategy}) with {event.model}…[/]")
+            model = escape(event.model)
+            self._console.print(f"[dim]synthesizing ({event.strategy}) with {model}…[/]")
         elif isinstance(event, ChunkEvent):
             self._streaming = True
             sys.stdout.write(event.content)
@@ -94,7 +98,7 @@ class ProgressView:
                 f"{usage.prompt_tokens}+{usage.completion_tokens} tokens · "
                 f"${usage.cost_usd:.4f} · {event.latency_ms} ms"
                 + (" · early stop" if event.early_stopped else "")
-                + (f" · picked {event.best_of_pick}" if event.best_of_pick else "")
+                + (f" · picked {escape(event.best_of_pick)}" if event.best_of_pick else "")
                 + "[/]"
             )
         if self._live is not None:

@@ -26,10 +26,13 @@ async def run_chat(request: ChatRequest, runtime: Runtime) -> AsyncIterator[Chat
         timeout_s=runtime.settings.engine.source_timeout_s,
     )
     routes: list[RouteEvent] = []
+    answering = request.model  # the model whose text the deltas carry
     try:
         async for piece in runtime.router.stream(request.spec, options, on_route=routes.append):
             while routes:
-                yield routes.pop(0)
+                route = routes.pop(0)
+                answering = route.model if route.status == "trying" else answering
+                yield route
             if isinstance(piece, Routed):
                 tally = Tally(runtime.settings)
                 tally.add(piece.model, piece.completion.usage)
@@ -41,6 +44,6 @@ async def run_chat(request: ChatRequest, runtime: Runtime) -> AsyncIterator[Chat
                     latency_ms=int((time.perf_counter() - started) * 1000),
                 )
                 return
-            yield DeltaEvent(model=request.model, content=piece)
+            yield DeltaEvent(model=answering, content=piece)
     except ProviderError as exc:
         raise BlendFailed(f"{request.model}: {exc}") from exc

@@ -102,6 +102,9 @@ class LocalProvider(Provider):
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
 
         worker = loop.run_in_executor(None, produce)
+        # The context goes back to the pool when the worker thread is done with it, even if
+        # this task is cancelled again while it waits for the worker.
+        worker.add_done_callback(lambda _: self._give_back(llama))
         try:
             while True:
                 piece = await queue.get()
@@ -116,7 +119,6 @@ class LocalProvider(Provider):
         finally:
             stop.set()
             await asyncio.shield(worker)
-            self._give_back(llama)
 
 
 def _generate(llama: Any, call: ChatCall, stop: threading.Event) -> Iterator[str | Completion]:

@@ -27,6 +27,8 @@ class Breakers(Protocol):
 
     async def state(self, model: str) -> BreakerState: ...
 
+    async def aclose(self) -> None: ...
+
 
 @dataclass
 class _Circuit:
@@ -46,6 +48,9 @@ class MemoryBreakers:
         self._cooldown_s = cooldown_s
         self._clock = clock
         self._circuits: dict[str, _Circuit] = {}
+
+    async def aclose(self) -> None:
+        """Nothing to release: the state lives in this process."""
 
     def _circuit(self, model: str) -> _Circuit:
         return self._circuits.setdefault(model, _Circuit())

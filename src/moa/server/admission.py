@@ -10,7 +10,7 @@ from moa.server.billing import Charge
 from moa.server.errors import ApiError
 from moa.server.state import AppState
 from moa.store import ApiKey
-from moa.types import Message
+from moa.types import BlendRequest, Message
 
 
 def check_message_sizes(messages: Sequence[Message], limit: int) -> None:
@@ -24,11 +24,31 @@ def check_message_sizes(messages: Sequence[Message], limit: int) -> None:
             )
 
 
-def check_models(state: AppState, models: Sequence[str]) -> None:
-    try:
-        state.runtime.check_models(list(models))
-    except MoaError as exc:
-        raise ApiError(400, exc.code, exc.message) from exc
+NamedModels = Sequence[tuple[str, str]]
+
+
+def blend_models(body: BlendRequest, prefix: str = "") -> list[tuple[str, str]]:
+    """Every model id of a blend, with the field that names it."""
+    named: list[tuple[str, str]] = []
+    fields = [(f"models[{i}]", spec) for i, spec in enumerate(body.sources)]
+    fields.append(("synthesizer", body.synthesizer_spec))
+    for field, spec in fields:
+        named.append((prefix + field, spec.model))
+        named += [(f"{prefix}{field}.fallback[{j}]", m) for j, m in enumerate(spec.fallback)]
+    return named
+
+
+def listed(field: str, models: Sequence[str]) -> list[tuple[str, str]]:
+    return [(f"{field}[{i}]", model) for i, model in enumerate(models)]
+
+
+def check_models(state: AppState, models: NamedModels) -> None:
+    """Each id must name a usable provider; the error says which field held it."""
+    for field, model in models:
+        try:
+            state.runtime.check_models([model])
+        except MoaError as exc:
+            raise ApiError(400, exc.code, f"{field}: {exc.message}") from exc
 
 
 async def admit(
@@ -38,7 +58,7 @@ async def admit(
     route: str,
     cost: int,
     messages: Sequence[Message],
-    models: Sequence[str],
+    models: NamedModels,
     planned_calls: int,
     strategy: str | None = None,
 ) -> Charge:
@@ -53,7 +73,7 @@ async def admit(
         cost=cost,
         planned_calls=planned_calls,
         strategy=strategy,
-        models=list(dict.fromkeys(models)),
+        models=list(dict.fromkeys(model for _, model in models)),
     )
     await charge.reserve()
     return charge

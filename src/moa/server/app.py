@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await Store.open(config.server.database_url)
+        store = await Store.open(config.server.database_url, schema=config.server.database_schema)
         runtime = Runtime(config, breakers=_breakers(config))
         limits = RateLimits(config.server)
         app.state.moa = AppState(config, runtime, store, limits, Metrics())
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await runtime.aclose()
+            await limits.aclose()
             await store.close()
 
     app = FastAPI(

@@ -55,7 +55,9 @@ def describe_validation(errors: Sequence[Any]) -> str:
         return f"{where}: field required"
     if first.get("type") == "extra_forbidden":
         return f"{where}: unknown field"
-    if not where or message.startswith(f"{where.split('.')[0]}:"):
+    if not where:
+        return f"body: {message}"
+    if message.startswith(f"{where.split('.')[0]}:"):
         return message
     return f"{where}: {message}"
 

@@ -8,6 +8,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import redis.asyncio as redis
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -26,11 +27,18 @@ class _Rule:
 
 class RateLimits:
     def __init__(self, config: ServerConfig) -> None:
-        self._storage: Storage = (
-            RedisStorage(_async_uri(config.redis_url), implementation="redispy")
-            if config.redis_url
-            else MemoryStorage()
-        )
+        self._pool: redis.ConnectionPool | None = None
+        self._storage: Storage
+        if config.redis_url:
+            # Our own pool, so the server can close its connections when it stops.
+            self._pool = redis.ConnectionPool.from_url(config.redis_url)
+            self._storage = RedisStorage(
+                _async_uri(config.redis_url),
+                implementation="redispy",
+                connection_pool=self._pool,  # type: ignore[arg-type]  # limits types **options narrowly
+            )
+        else:
+            self._storage = MemoryStorage()
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         burst = RateLimitItemPerSecond(config.rate_limit_burst, BURST_SECONDS)
         self._key_rules = (
@@ -69,7 +77,8 @@ class RateLimits:
         return headers
 
     async def aclose(self) -> None:
-        await self._storage.reset() if isinstance(self._storage, MemoryStorage) else None
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 def _window(item: RateLimitItem) -> str:

@@ -27,9 +27,10 @@ class PickLine:
         if self._passing:
             return delta
         self._head += delta
-        if "\n" not in self._head and len(self._head) < 200:
+        head = self._head.lstrip()  # some models open with a blank line
+        if "\n" not in head and len(head) < 200:
             return ""
-        first, _, rest = self._head.partition("\n")
+        first, _, rest = head.partition("\n")
         self._passing = True
         match = _PICK.match(first)
         if match:
@@ -42,10 +43,10 @@ class PickLine:
         if self._passing:
             return ""
         self._passing = True
-        match = _PICK.match(self._head)
+        match = _PICK.match(self._head.lstrip())
         if match:
             self.pick = int(match.group(1))
-            return self._head[match.end() :].lstrip()
+            return self._head.lstrip()[match.end() :].lstrip()
         return self._head
 
 
@@ -75,7 +76,7 @@ class BestOf(Strategy):
 
 
 def _after_pick_line(text: str) -> str:
-    first, newline, rest = text.partition("\n")
+    first, newline, rest = text.lstrip().partition("\n")
     match = _PICK.match(first)
     if match is None:
         return text

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from moa.catalogue import catalogue
 from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
-from moa.server.admission import admit
+from moa.server.admission import admit, blend_models, listed
 from moa.server.auth import authenticated, rate_headers
 from moa.server.metered import metered
 from moa.server.respond import respond
@@ -52,14 +52,13 @@ def planned_blend_calls(body: BlendRequest) -> int:
 async def blend(body: BlendRequest, request: Request, key: Key) -> Response:
     """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
     state = app_state(request)
-    specs = [*body.sources, body.synthesizer_spec]
     charge = await admit(
         state,
         key,
         route="/api/v1/blend",
         cost=state.settings.server.credits.blend,
         messages=body.messages,
-        models=[m for s in specs for m in (s.model, *s.fallback)],
+        models=blend_models(body),
         planned_calls=planned_blend_calls(body),
         strategy=body.strategy,
     )
@@ -76,7 +75,7 @@ async def compare(body: CompareRequest, request: Request, key: Key) -> Response:
         route="/api/v1/compare",
         cost=state.settings.server.credits.compare,
         messages=body.messages,
-        models=body.models,
+        models=listed("models", body.models),
         planned_calls=len(body.models),
     )
     return await respond(request, metered(run_compare(body, state.runtime), charge), body.stream)
@@ -92,7 +91,7 @@ async def chat(body: ChatRequest, request: Request, key: Key) -> Response:
         route="/api/v1/chat",
         cost=state.settings.server.credits.chat,
         messages=body.messages,
-        models=[body.model, *body.routing.fallback],
+        models=[("model", body.model), *listed("routing.fallback", body.routing.fallback)],
         planned_calls=1,
     )
     return await respond(request, metered(run_chat(body, state.runtime), charge), body.stream)
@@ -108,17 +107,17 @@ async def judge(body: JudgeRequest, request: Request, key: Key) -> Response:
         route="/api/v1/judge",
         cost=state.settings.server.credits.judge,
         messages=body.messages,
-        models=[*body.contestants, body.judge],
+        models=[*listed("contestants", body.contestants), ("judge", body.judge)],
         planned_calls=len(body.contestants) + 1,
     )
     return await respond(request, metered(run_judge(body, state.runtime), charge), body.stream)
 
 
 @router.get("/models")
-async def models(request: Request, key: Key) -> dict[str, Any]:
+async def models(request: Request, key: Key) -> JSONResponse:
     """The model catalogue, the strategies, and the presets of moa.toml."""
     state = app_state(request)
-    return {
+    body = {
         "models": [
             {"id": e.id, "kind": e.kind, "ready": e.ready, "needs": e.needs or None}
             for e in catalogue(state.settings)
@@ -126,13 +125,12 @@ async def models(request: Request, key: Key) -> dict[str, Any]:
         "strategies": list(STRATEGIES),
         "presets": {n: p.model_dump() for n, p in state.settings.presets.items()},
     }
+    return JSONResponse(body, headers=rate_headers(request))
 
 
 @router.get("/usage")
 async def usage(request: Request, key: Key, limit: int = 50) -> Response:
     """This key's balance and its most recent requests."""
-    from fastapi.responses import JSONResponse
-
     state = app_state(request)
     records = await state.store.recent_usage(key.id, limit=max(1, min(limit, 500)))
     body = {

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from moa.catalogue import catalogue
 from moa.config import Settings
 from moa.engine import stream_blend
-from moa.server.admission import admit
+from moa.server.admission import admit, blend_models
 from moa.server.auth import authenticated, rate_headers
 from moa.server.errors import ApiError, describe_validation
 from moa.server.metered import Final, metered
@@ -169,14 +169,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: K
     """OpenAI Chat Completions, answered by a blend."""
     state = app_state(request)
     blend = to_blend(body, state.settings)
-    specs = [*blend.sources, blend.synthesizer_spec]
     charge = await admit(
         state,
         key,
         route="/v1/chat/completions",
         cost=state.settings.server.credits.blend,
         messages=blend.messages,
-        models=[m for s in specs for m in (s.model, *s.fallback)],
+        models=blend_models(blend, prefix="moa."),
         planned_calls=planned_blend_calls(blend),
         strategy=blend.strategy,
     )

@@ -1,0 +1,62 @@
+"""Request bodies and readers shared by the server tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+QUESTION = "What is the capital of France?"
+USER = [{"role": "user", "content": QUESTION}]
+PAIR = ["fake/alpha", "fake/beta"]
+
+# DESIGN.md, "Non-streaming answer", field by field.
+ANSWER_FIELDS = {
+    "id",
+    "strategy",
+    "content",
+    "council",
+    "best_of_pick",
+    "sources",
+    "synthesis",
+    "usage",
+    "early_stopped",
+    "credits_charged",
+    "credits_remaining",
+    "latency_ms",
+}
+SOURCE_FIELDS = {"model", "layer", "status", "content", "error", "latency_ms", "usage"}
+SYNTHESIS_FIELDS = {"model", "latency_ms", "usage"}
+USAGE_FIELDS = {"calls", "prompt_tokens", "completion_tokens", "cost_usd"}
+
+
+def blend_body(*models: str, **fields: Any) -> dict[str, Any]:
+    """A blend of ``models`` (default alpha + beta) asking the usual question."""
+    return {"models": list(models or PAIR), "messages": USER, **fields}
+
+
+def error_of(response: httpx.Response) -> dict[str, str]:
+    """The ``error`` object of an error response, after checking its shape."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) >= {"code", "message"}, body
+    error: dict[str, str] = body["error"]
+    return error
+
+
+async def timed_events(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any]
+) -> AsyncIterator[tuple[float, dict[str, Any]]]:
+    """Read an SSE response as it arrives: (seconds since the request was sent, event);
+    ``data: [DONE]`` comes out as {"done": True}."""
+    started = time.perf_counter()
+    async with client.stream("POST", path, json=body) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                data = line[len("data: ") :]
+                event = {"done": True} if data == "[DONE]" else json.loads(data)
+                yield time.perf_counter() - started, event

@@ -55,8 +55,6 @@ RAW_BODIES: dict[str, tuple[bytes, list[str]]] = {
 }
 
 
-
-
 @pytest.fixture
 async def small_limits(deploy: Callable[..., Awaitable[Deployment]]) -> AsyncIterator[Deployment]:
     yield await deploy(server={"max_body_bytes": 2048, "max_message_chars": 1000})

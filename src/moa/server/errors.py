@@ -4,6 +4,7 @@ DESIGN.md; a validation error names the field and what is allowed. Never a trace
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 from moa.errors import MoaError
 
 log = logging.getLogger("moa.server")
+_NAMES_A_FIELD = re.compile(r"^[a-z_]+(\[\d+\])?(\.[a-z_]+)*: ")
 
 
 class ApiError(Exception):
@@ -55,8 +57,8 @@ def describe_validation(errors: Sequence[Any]) -> str:
         return f"{where}: field required"
     if first.get("type") == "extra_forbidden":
         return f"{where}: unknown field"
-    if not where:
-        return f"body: {message}"
+    if not where:  # a whole-body check: its message names its field, else blame the body
+        return message if _NAMES_A_FIELD.match(message) else f"body: {message}"
     if message.startswith(f"{where.split('.')[0]}:"):
         return message
     return f"{where}: {message}"

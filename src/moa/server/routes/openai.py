@@ -101,9 +101,9 @@ def to_blend(body: ChatCompletionRequest, settings: Settings) -> BlendRequest:
         return BlendRequest.model_validate(fields)
     except ValidationError as exc:
         message = describe_validation(list(exc.errors()))
-        raise ApiError(
-            400, "invalid_request", f"moa.{message}" if ":" in message.split(" ")[0] else message
-        ) from exc
+        field = message.partition(":")[0].partition("[")[0]
+        moa_field = field in MoaFields.model_fields  # say where the client put it
+        raise ApiError(400, "invalid_request", f"moa.{message}" if moa_field else message) from exc
 
 
 def _completion(body: ChatCompletionRequest, done: DoneEvent, content: str) -> dict[str, Any]:

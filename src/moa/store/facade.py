@@ -108,12 +108,22 @@ class Store:
             return await ledger.reserve(conn, key_id, credits, request_id=request_id)
 
     async def settle(
-        self, key_id: str, reserved: int, charged: int, *, request_id: str | None = None
+        self,
+        key_id: str,
+        reserved: int,
+        charged: int,
+        *,
+        request_id: str | None = None,
+        record: UsageRecord | None = None,
     ) -> int:
-        """Give back ``reserved - charged`` (``0 <= charged <= reserved``);
-        returns the balance."""
+        """Give back ``reserved - charged`` (``0 <= charged <= reserved``) and, if given,
+        store the request's usage record in the same transaction, so the ledger and the
+        usage records can never disagree; returns the balance."""
         async with self._engine.begin() as conn:
-            return await ledger.settle(conn, key_id, reserved, charged, request_id=request_id)
+            balance = await ledger.settle(conn, key_id, reserved, charged, request_id=request_id)
+            if record is not None:
+                await usage.record_usage(conn, record)
+            return balance
 
     async def balance(self, key_id: str) -> int:
         """Current balance. KeyError: unknown key."""

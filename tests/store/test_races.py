@@ -171,3 +171,35 @@ async def test_concurrent_reserves_across_os_processes(
     assert await store.balance(key.id) == 0
     assert await store.ledger_total(key.id) == 0
     print(f"[{db.backend}/6 processes] final balance 0, ledger total 0")
+
+
+async def test_a_burst_of_500_requests_on_one_sqlite_store_all_settle(sqlite_db: Database) -> None:
+    """A server's burst of writers queues in-process instead of failing on the file lock."""
+    from datetime import UTC, datetime
+
+    from moa.store import UsageRecord
+
+    store = await sqlite_db.open()
+    key, _ = await store.create_key(credits=500 * 4)
+
+    async def one(i: int) -> int:
+        assert await store.reserve(key.id, 4, request_id=f"r{i}") is not None
+        record = UsageRecord(
+            request_id=f"r{i}",
+            key_id=key.id,
+            route="/api/v1/blend",
+            strategy="consensus",
+            models=["fake/alpha"],
+            prompt_tokens=1,
+            completion_tokens=1,
+            cost_usd=0.0,
+            credits_charged=4,
+            latency_ms=1,
+            status="ok",
+            created_at=datetime.now(UTC),
+        )
+        return await store.settle(key.id, 4, 4, request_id=f"r{i}", record=record)
+
+    await asyncio.gather(*(one(i) for i in range(500)))
+    assert await store.balance(key.id) == 0
+    assert len(await store.recent_usage(key.id, limit=1000)) == 500

@@ -35,7 +35,7 @@ async def test_pragmas(sqlite_db: Database) -> None:
             name: (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
             for name in ("journal_mode", "busy_timeout", "foreign_keys")
         }
-    assert pragmas == {"journal_mode": "wal", "busy_timeout": 5000, "foreign_keys": 1}
+    assert pragmas == {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1}
 
 
 async def test_write_transactions_begin_immediate(sqlite_db: Database) -> None:

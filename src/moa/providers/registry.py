@@ -21,6 +21,7 @@ class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._providers: dict[str, Provider] = {}
+        self._creating: dict[str, asyncio.Future[Provider]] = {}
 
     def resolve(self, model_id: str) -> tuple[Provider, str]:
         """The provider that serves ``model_id`` and the model name to send it."""
@@ -44,9 +45,21 @@ class ProviderRegistry:
     async def prepare(self, model_ids: Iterable[str]) -> None:
         """Create the providers these models need, off the event loop."""
         for name in dict.fromkeys(m.partition("/")[0] for m in model_ids):
-            if name not in self._providers:
-                provider = await asyncio.to_thread(self._create, name)
-                self._providers.setdefault(name, provider)
+            if name in self._providers:
+                continue
+            # Concurrent first requests share one creation instead of racing to build
+            # (and leak) a client each.
+            creating = self._creating.get(name)
+            if creating is None:
+                creating = self._creating[name] = asyncio.ensure_future(
+                    asyncio.to_thread(self._create, name)
+                )
+            try:
+                provider = await asyncio.shield(creating)
+            finally:
+                if creating.done():
+                    self._creating.pop(name, None)
+            self._providers.setdefault(name, provider)
 
     def _config(self, name: str) -> ProviderConfig:
         config = self._settings.provider(name)

@@ -33,7 +33,7 @@ from moa.store.schema import metadata
 #: Execution option naming the SQLite ``BEGIN`` mode (IMMEDIATE unless overridden).
 SQLITE_BEGIN_OPTION = "moa_sqlite_begin"
 #: How long (ms) a SQLite writer waits for the write lock before giving up.
-SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Arbitrary constant key for the advisory lock that serialises schema creation
 #: on PostgreSQL ("moa" in ASCII), so several processes can start at once.
 _PG_DDL_LOCK_KEY = 0x6D6F61

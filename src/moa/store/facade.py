@@ -8,9 +8,12 @@ the same pool, see :mod:`moa.store.engine`.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moa.store import keys, ledger, usage
 from moa.store.engine import create_tables, make_engine, reader
@@ -30,6 +33,20 @@ class Store:
         prefer :meth:`open`, which also creates the tables."""
         self._engine = engine
         self._reader = reader(engine)
+        # SQLite has one writer at a time: queue this process's writers here, on the event
+        # loop, instead of letting each hold a connection and spin on the file lock (which
+        # under bursts ran past busy_timeout and failed requests).
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite), one at a time per process."""
+        if self._write_lock is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._engine.begin() as conn:
+            yield conn
 
     @classmethod
     async def open(cls, database_url: str, *, schema: str | None = None) -> Store:
@@ -67,7 +84,7 @@ class Store:
     async def create_key(self, *, credits: int, name: str = "") -> tuple[ApiKey, str]:
         """New key with ``credits``; returns (record, plaintext). The plaintext
         is not stored and cannot be recovered: show it to the user once."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return await keys.create_key(conn, credits=credits, name=name)
 
     async def authenticate(self, presented: str) -> ApiKey | None:
@@ -87,13 +104,13 @@ class Store:
 
     async def revoke(self, key_id: str) -> bool:
         """Revoke a key; False if no such key (revoking twice returns True)."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return await keys.revoke(conn, key_id)
 
     async def top_up(self, key_id: str, credits: int) -> int:
         """Add credits, return the new balance. KeyError: unknown key;
         ValueError: ``credits <= 0``."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return await ledger.top_up(conn, key_id, credits)
 
     # -- ledger -------------------------------------------------------------
@@ -104,7 +121,7 @@ class Store:
         """Atomically take credits before doing work; the remaining balance, or
         None if the balance is too low or the key is revoked. KeyError: unknown
         key; ValueError: ``credits <= 0``."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return await ledger.reserve(conn, key_id, credits, request_id=request_id)
 
     async def settle(
@@ -119,7 +136,7 @@ class Store:
         """Give back ``reserved - charged`` (``0 <= charged <= reserved``) and, if given,
         store the request's usage record in the same transaction, so the ledger and the
         usage records can never disagree; returns the balance."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             balance = await ledger.settle(conn, key_id, reserved, charged, request_id=request_id)
             if record is not None:
                 await usage.record_usage(conn, record)
@@ -140,7 +157,7 @@ class Store:
 
     async def record_usage(self, record: UsageRecord) -> None:
         """Store one request's usage (the key must exist)."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await usage.record_usage(conn, record)
 
     async def recent_usage(self, key_id: str, limit: int = 50) -> list[UsageRecord]:

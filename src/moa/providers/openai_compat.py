@@ -8,11 +8,13 @@ deadlines and failover belong to ``moa.routing``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx2
 import openai
 
 from moa.errors import ProviderError
@@ -50,20 +52,26 @@ class OpenAICompatProvider(Provider):
         return params
 
     async def complete(self, call: ChatCall) -> Completion:
+        """Post through the SDK (its auth, errors, timeouts) but read the reply as plain
+        JSON: building the SDK's typed request and reply models cost a third of the CPU
+        of every source call."""
         started = time.perf_counter()
+        params = self._params(call)
+        timeout = params.pop("timeout")
         with _mapped_errors(call.model):
-            response = await self._client.chat.completions.create(**self._params(call))
-        text = (response.choices[0].message.content or "") if response.choices else ""
-        usage = response.usage
-        tokens = (
-            TokenUsage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
-            if usage
-            else TokenUsage(
+            response = await self._client.post(
+                "/chat/completions",
+                cast_to=httpx2.Response,
+                body=params,
+                options={"timeout": timeout},
+            )
+            text, usage = _parse_completion(json.loads(response.content))
+        if usage is None:
+            usage = TokenUsage(
                 prompt_tokens=prompt_tokens_estimate(call.messages),
                 completion_tokens=estimate_tokens(text),
             )
-        )
-        return Completion(text=text, usage=tokens, latency_ms=elapsed_ms(started))
+        return Completion(text=text, usage=usage, latency_ms=elapsed_ms(started))
 
     async def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
         started = time.perf_counter()
@@ -100,6 +108,22 @@ class OpenAICompatProvider(Provider):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _parse_completion(data: Any) -> tuple[str, TokenUsage | None]:
+    """Text and usage of a ``chat.completion`` object; a shape error is a bad response."""
+    try:
+        choices = data["choices"]
+        text = (choices[0]["message"].get("content") or "") if choices else ""
+        usage = data.get("usage")
+        if not usage:
+            return str(text), None
+        return str(text), TokenUsage(
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"the reply is not a chat.completion object: {exc!r}") from exc
 
 
 @contextmanager

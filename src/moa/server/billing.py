@@ -83,28 +83,3 @@ class Charge:
         self.metrics.observe_request(self.route, self.strategy, status, latency_ms / 1000)
         self.metrics.credits_charged.inc(charged)
         return self.remaining or 0
-        self.settled = True
-        with anyio.CancelScope(shield=True):
-            self.remaining = await self.store.settle(
-                self.key.id, self.cost, charged, request_id=self.request_id
-            )
-            usage = usage or Usage()
-            latency_ms = int((time.perf_counter() - self.started) * 1000)
-            await self.store.record_usage(
-                UsageRecord(
-                    request_id=self.request_id,
-                    key_id=self.key.id,
-                    route=self.route,
-                    strategy=self.strategy,
-                    models=self.models,
-                    prompt_tokens=usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    cost_usd=usage.cost_usd,
-                    credits_charged=charged,
-                    latency_ms=latency_ms,
-                    status=status,
-                )
-            )
-            self.metrics.observe_request(self.route, self.strategy, status, latency_ms / 1000)
-            self.metrics.credits_charged.inc(charged)
-        return self.remaining or 0

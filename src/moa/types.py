@@ -310,6 +310,17 @@ class _Conversation(BaseModel):
         return BlendRequest._has_a_user_turn(value)
 
 
+def _model_list(value: Any, mode: str, what: str, low: int, high: int) -> Any:
+    """Count and id checks for a mode's list of models, with a message saying what fits."""
+    if isinstance(value, list):
+        if not low <= len(value) <= high:
+            raise ValueError(f"{mode} takes {low}-{high} {what}, got {len(value)}")
+        for item in value:
+            if isinstance(item, str):
+                check_model_id(item)
+    return value
+
+
 class Routing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -352,13 +363,7 @@ class CompareRequest(_Conversation):
     @field_validator("models", mode="before")
     @classmethod
     def _count(cls, value: Any) -> Any:
-        if isinstance(value, list) and not 2 <= len(value) <= 9:
-            raise ValueError(f"compare takes 2-9 models, got {len(value)}")
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, str):
-                    check_model_id(item)
-        return value
+        return _model_list(value, "compare", "models", 2, 9)
 
 
 class ModelResult(BaseModel):
@@ -399,13 +404,7 @@ class JudgeRequest(_Conversation):
     @field_validator("contestants", mode="before")
     @classmethod
     def _count(cls, value: Any) -> Any:
-        if isinstance(value, list) and not 2 <= len(value) <= 4:
-            raise ValueError(f"judge takes 2-4 contestants, got {len(value)}")
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, str):
-                    check_model_id(item)
-        return value
+        return _model_list(value, "judge", "contestants", 2, 4)
 
     @field_validator("judge")
     @classmethod

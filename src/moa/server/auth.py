@@ -4,7 +4,9 @@ key after. Keys are never logged or echoed."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from moa.server.errors import ApiError
 from moa.server.state import app_state
@@ -23,6 +25,9 @@ async def authenticated(request: Request) -> ApiKey:
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
     request.state.rate_headers = await state.limits.hit_key(key.id)
     return key
+
+
+AuthenticatedKey = Annotated[ApiKey, Depends(authenticated)]
 
 
 def rate_headers(request: Request) -> dict[str, str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from moa.catalogue import catalogue
@@ -13,11 +13,10 @@ from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
 from moa.server.admission import admit, blend_models, listed
-from moa.server.auth import authenticated, rate_headers
+from moa.server.auth import AuthenticatedKey, rate_headers
 from moa.server.metered import metered
 from moa.server.respond import respond
 from moa.server.state import app_state
-from moa.store import ApiKey
 from moa.types import (
     STRATEGIES,
     BlendAnswer,
@@ -31,7 +30,6 @@ from moa.types import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["moa"])
-Key = Annotated[ApiKey, Depends(authenticated)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid_request: a field is wrong; the message names it"},
     401: {"description": "unauthorized"},
@@ -49,7 +47,7 @@ def planned_blend_calls(body: BlendRequest) -> int:
 
 
 @router.post("/blend", response_model=BlendAnswer, responses=ERRORS)
-async def blend(body: BlendRequest, request: Request, key: Key) -> Response:
+async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> Response:
     """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
     state = app_state(request)
     charge = await admit(
@@ -66,7 +64,7 @@ async def blend(body: BlendRequest, request: Request, key: Key) -> Response:
 
 
 @router.post("/compare", response_model=CompareAnswer, responses=ERRORS)
-async def compare(body: CompareRequest, request: Request, key: Key) -> Response:
+async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-9 models answer the same messages, streamed side by side."""
     state = app_state(request)
     charge = await admit(
@@ -82,7 +80,7 @@ async def compare(body: CompareRequest, request: Request, key: Key) -> Response:
 
 
 @router.post("/chat", response_model=ChatAnswer, responses=ERRORS)
-async def chat(body: ChatRequest, request: Request, key: Key) -> Response:
+async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Response:
     """One model, with an optional ``routing.fallback`` chain."""
     state = app_state(request)
     charge = await admit(
@@ -98,7 +96,7 @@ async def chat(body: ChatRequest, request: Request, key: Key) -> Response:
 
 
 @router.post("/judge", response_model=JudgeAnswer, responses=ERRORS)
-async def judge(body: JudgeRequest, request: Request, key: Key) -> Response:
+async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-4 contestants answer; a judge that is not one of them scores each 0-10."""
     state = app_state(request)
     charge = await admit(
@@ -114,7 +112,7 @@ async def judge(body: JudgeRequest, request: Request, key: Key) -> Response:
 
 
 @router.get("/models")
-async def models(request: Request, key: Key) -> JSONResponse:
+async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """The model catalogue, the strategies, and the presets of moa.toml."""
     state = app_state(request)
     body = {
@@ -129,7 +127,7 @@ async def models(request: Request, key: Key) -> JSONResponse:
 
 
 @router.get("/usage")
-async def usage(request: Request, key: Key, limit: int = 50) -> Response:
+async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Response:
     """This key's balance and its most recent requests."""
     state = app_state(request)
     records = await state.store.recent_usage(key.id, limit=max(1, min(limit, 500)))

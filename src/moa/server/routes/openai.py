@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,14 +20,13 @@ from moa.catalogue import catalogue
 from moa.config import Settings
 from moa.engine import stream_blend
 from moa.server.admission import admit, blend_models
-from moa.server.auth import authenticated, rate_headers
+from moa.server.auth import AuthenticatedKey, rate_headers
 from moa.server.errors import ApiError, describe_validation
 from moa.server.metered import Final, metered
 from moa.server.respond import respond
 from moa.server.routes.api import ERRORS, planned_blend_calls
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
-from moa.store import ApiKey
 from moa.types import (
     STRATEGIES,
     BlendRequest,
@@ -39,7 +38,6 @@ from moa.types import (
 )
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-Key = Annotated[ApiKey, Depends(authenticated)]
 
 
 class MoaFields(BaseModel):
@@ -165,7 +163,9 @@ async def _chunks(body: ChatCompletionRequest, events: AsyncIterator[Any]) -> As
 
 
 @router.post("/chat/completions", responses=ERRORS)
-async def chat_completions(body: ChatCompletionRequest, request: Request, key: Key) -> Response:
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, key: AuthenticatedKey
+) -> Response:
     """OpenAI Chat Completions, answered by a blend."""
     state = app_state(request)
     blend = to_blend(body, state.settings)
@@ -195,7 +195,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: K
 
 
 @router.get("/models")
-async def list_models(request: Request, key: Key) -> JSONResponse:
+async def list_models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """Strategies as ``moa/<strategy>``, presets, then the catalogue's models."""
     settings = app_state(request).settings
     ids = [f"moa/{s}" for s in STRATEGIES] + sorted(settings.presets)

@@ -108,3 +108,23 @@ async def test_a_source_whose_response_is_cut_is_a_failed_source_not_a_crash(
     alpha = next(s for s in answer.sources if s.model == "fake/alpha")
     assert alpha.status == "error"
     assert answer.content == "fine"
+
+
+async def test_a_malformed_synthesis_stream_fails_the_blend_cleanly(
+    upstream: ScriptedUpstream, runtime: Runtime
+) -> None:
+    upstream.script("judge", malformed=True)
+    events = await collect(request("fake/alpha", "fake/beta", synthesizer="fake/judge"), runtime)
+    error = error_of(events)
+    assert error.code == "synthesis_failed"
+    assert "bad response" in error.message
+    assert content_of(events) == ""
+
+
+async def test_a_rate_limited_synthesis_stream_is_retried_before_its_first_token(
+    upstream: ScriptedUpstream, runtime: Runtime
+) -> None:
+    upstream.script("judge", content="all good here", status=429, retry_after=0.05, fail_times=1)
+    events = await collect(request("fake/alpha", "fake/beta", synthesizer="fake/judge"), runtime)
+    assert content_of(events) == "all good here"
+    assert len(upstream.calls("judge")) == 2

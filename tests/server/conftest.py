@@ -3,7 +3,6 @@ the scripted upstream; plus funded API keys made through the real store."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import secrets
@@ -105,10 +104,6 @@ def sse_events(body: str) -> list[dict[str, Any]]:
             data = frame[len("data: ") :]
             events.append({"done": True} if data == "[DONE]" else json.loads(data))
     return events
-
-
-async def gather_limited(*coros: Any) -> list[Any]:
-    return await asyncio.gather(*coros)
 
 
 # ---- servers with their own settings ------------------------------------------------------

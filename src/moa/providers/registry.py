@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from moa.config import BUILTIN_PROVIDERS, ProviderConfig, Settings
+from moa.catalogue import provider_names
+from moa.config import ProviderConfig, Settings
 from moa.errors import ConfigError, MissingKeyError
 from moa.providers.base import Provider
 from moa.types import check_model_id
@@ -64,7 +65,7 @@ class ProviderRegistry:
     def _config(self, name: str) -> ProviderConfig:
         config = self._settings.provider(name)
         if config is None:
-            known = sorted({*BUILTIN_PROVIDERS, *self._settings.providers})
+            known = provider_names(self._settings)
             raise ConfigError(
                 f"unknown provider {name!r}: use one of {', '.join(known)}, "
                 f"or add [providers.{name}] to moa.toml"

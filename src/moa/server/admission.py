@@ -77,3 +77,25 @@ async def admit(
     )
     await charge.reserve()
     return charge
+
+
+def planned_blend_calls(body: BlendRequest) -> int:
+    """Upstream calls a blend plans: what a partial charge is a share of."""
+    layers = body.layers if body.strategy == "moa" else 0
+    return body.source_count * (layers + 1) + 1
+
+
+async def admit_blend(
+    state: AppState, key: ApiKey, body: BlendRequest, *, route: str, field_prefix: str = ""
+) -> Charge:
+    """``admit`` for a blend, from /api/v1/blend or the OpenAI-compatible route."""
+    return await admit(
+        state,
+        key,
+        route=route,
+        cost=state.settings.server.credits.blend,
+        messages=body.messages,
+        models=blend_models(body, prefix=field_prefix),
+        planned_calls=planned_blend_calls(body),
+        strategy=body.strategy,
+    )

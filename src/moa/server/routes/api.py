@@ -12,7 +12,7 @@ from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
-from moa.server.admission import admit, blend_models, listed
+from moa.server.admission import admit, admit_blend, listed
 from moa.server.auth import AuthenticatedKey, rate_headers
 from moa.server.metered import metered
 from moa.server.respond import respond
@@ -41,25 +41,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def planned_blend_calls(body: BlendRequest) -> int:
-    layers = body.layers if body.strategy == "moa" else 0
-    return body.source_count * (layers + 1) + 1
-
-
 @router.post("/blend", response_model=BlendAnswer, responses=ERRORS)
 async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> Response:
     """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
     state = app_state(request)
-    charge = await admit(
-        state,
-        key,
-        route="/api/v1/blend",
-        cost=state.settings.server.credits.blend,
-        messages=body.messages,
-        models=blend_models(body),
-        planned_calls=planned_blend_calls(body),
-        strategy=body.strategy,
-    )
+    charge = await admit_blend(state, key, body, route="/api/v1/blend")
     return await respond(request, metered(stream_blend(body, state.runtime), charge), body.stream)
 
 

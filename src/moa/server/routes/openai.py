@@ -19,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from moa.catalogue import catalogue
 from moa.config import Settings
 from moa.engine import stream_blend
-from moa.server.admission import admit, blend_models
+from moa.server.admission import admit_blend
 from moa.server.auth import AuthenticatedKey, rate_headers
 from moa.server.errors import ApiError, describe_validation
 from moa.server.metered import Final, metered
 from moa.server.respond import respond
-from moa.server.routes.api import ERRORS, planned_blend_calls
+from moa.server.routes.api import ERRORS
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
 from moa.types import (
@@ -169,16 +169,7 @@ async def chat_completions(
     """OpenAI Chat Completions, answered by a blend."""
     state = app_state(request)
     blend = to_blend(body, state.settings)
-    charge = await admit(
-        state,
-        key,
-        route="/v1/chat/completions",
-        cost=state.settings.server.credits.blend,
-        messages=blend.messages,
-        models=blend_models(blend, prefix="moa."),
-        planned_calls=planned_blend_calls(blend),
-        strategy=blend.strategy,
-    )
+    charge = await admit_blend(state, key, blend, route="/v1/chat/completions", field_prefix="moa.")
     events = metered(stream_blend(blend, state.runtime), charge)
     if body.stream:
         return EventStreamResponse(

@@ -11,19 +11,30 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from moa.types import Message, TokenUsage
 
 
 @dataclass(frozen=True, slots=True)
 class ChatCall:
-    """One chat request to one model, in the provider's own model name."""
+    """One chat request to one model, in the provider's own model name.
+
+    ``response_format`` is OpenAI's shape (``{"type": "json_object"}`` or
+    ``{"type": "json_schema", "json_schema": {"name", "schema", ...}}``); each provider
+    maps it to its own structured-output mechanism. ``stop``, ``seed`` and ``top_p`` pass
+    through where the provider supports them.
+    """
 
     model: str
     messages: Sequence[Message]
     temperature: float | None = None
     max_tokens: int | None = None
     timeout_s: float = 60.0
+    response_format: dict[str, Any] | None = None
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None
+    top_p: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

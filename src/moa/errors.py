@@ -70,6 +70,7 @@ class ProviderError(MoaError):
         status: int | None = None,
         retry_after: float | None = None,
         retryable: bool | None = None,
+        upstream_fault: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.model = model
@@ -77,6 +78,15 @@ class ProviderError(MoaError):
         self.retry_after = retry_after
         self.retryable = (
             (status is None or status in RETRYABLE_STATUSES) if retryable is None else retryable
+        )
+        # Did the upstream (not this request) cause the failure? Only such failures move a
+        # breaker that every key shares: 5xx, 429, connection errors, bad replies, and
+        # timeouts at the configured timeout. A 400, content moa could not send, or a
+        # request's own short timeout is the request's problem.
+        self.upstream_fault = (
+            (status is None or status >= 500 or status == 429)
+            if upstream_fault is None
+            else upstream_fault
         )
 
     def __str__(self) -> str:

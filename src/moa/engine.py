@@ -12,10 +12,11 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from typing import Literal
 
 from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
-from moa.routing.router import CallOptions, Routed
+from moa.routing.router import CallOptions, Routed, with_timeout
 from moa.runtime import Runtime
 from moa.strategies import get_strategy
 from moa.strategies.base import Answer, DeltaFilter, SourcePlan
@@ -32,6 +33,7 @@ from moa.types import (
     Message,
     SourceEvent,
     SourceResult,
+    SourceSpec,
     SynthesisEvent,
     SynthesisInfo,
     TokenUsage,
@@ -44,21 +46,23 @@ log = logging.getLogger("moa.engine")
 class _Synth:
     """The synthesizer as strategies see it: calls routed, streamed text sent as chunks."""
 
-    def __init__(self, blend: _Blend) -> None:
+    def __init__(self, blend: _Blend, spec: SourceSpec) -> None:
         self._blend = blend
-        self.spec = blend.request.synthesizer_spec
+        self.spec = spec
         self.model = self.spec.model
         self.usage = TokenUsage()
         self.latency_ms = 0
 
     def _options(self, messages: Sequence[Message]) -> CallOptions:
-        return CallOptions(
+        request = self._blend.request
+        options = CallOptions(
             messages=messages,
-            temperature=self._blend.request.temperature,
-            max_tokens=self._blend.request.max_tokens,
-            timeout_s=self._blend.request.synthesis_timeout_s
-            or self._blend.runtime.settings.engine.synthesis_timeout_s,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            timeout_s=0,
         )
+        configured = self._blend.runtime.settings.engine.synthesis_timeout_s
+        return with_timeout(options, request.synthesis_timeout_s, configured)
 
     def _account(self, routed: Routed) -> None:
         self.model = routed.model
@@ -75,13 +79,15 @@ class _Synth:
 
     async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:
         router = self._blend.runtime.router
-        async for piece in router.stream(
+        streaming = router.stream(
             self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
-        ):
-            if isinstance(piece, Routed):
-                self._account(piece)
-                return piece.completion.text
-            self.show(shown(piece) if shown else piece)
+        )
+        async with aclosing(streaming) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, Routed):
+                    self._account(piece)
+                    return piece.completion.text
+                self.show(shown(piece) if shown else piece)
         raise ProviderError("synthesis stream ended without an answer", model=self.model)
 
     def show(self, text: str) -> None:
@@ -110,7 +116,7 @@ class _Blend:
                 early_stopped = True
                 break
             answers = refined
-        synth = _Synth(self)
+        synth = _Synth(self, self._synthesizer(answers))
         self.emit(SynthesisEvent(strategy=self.request.strategy, model=synth.model))
         try:
             outcome = await strategy.synthesize(self.request, answers, synth)
@@ -129,6 +135,13 @@ class _Blend:
             early_stopped=early_stopped,
             latency_ms=int((time.perf_counter() - self.started) * 1000),
         )
+
+    def _synthesizer(self, answers: Sequence[Answer]) -> SourceSpec:
+        """The synthesizer the request named, else the first source that answered: a
+        model that just failed would most likely fail the synthesis too."""
+        if self.request.synthesizer is not None:
+            return self.request.synthesizer_spec
+        return min(answers, key=lambda a: a.index).spec
 
     def _failures(self, layer: int) -> str:
         failed = [r for _, _, r in self.results if r.layer == layer and r.status == "error"]
@@ -173,12 +186,15 @@ class _Blend:
 
     async def _source(self, plan: SourcePlan, layer: int) -> Answer | None:
         started = time.perf_counter()
-        options = CallOptions(
-            messages=plan.messages,
-            temperature=plan.temperature,
-            max_tokens=self.request.max_tokens,
-            timeout_s=self.request.source_timeout_s
-            or self.runtime.settings.engine.source_timeout_s,
+        options = with_timeout(
+            CallOptions(
+                messages=plan.messages,
+                temperature=plan.temperature,
+                max_tokens=self.request.max_tokens,
+                timeout_s=0,
+            ),
+            self.request.source_timeout_s,
+            self.runtime.settings.engine.source_timeout_s,
         )
         try:
             routed = await self.runtime.router.complete(
@@ -216,7 +232,11 @@ class _Blend:
             )
         )
         return Answer(
-            index=plan.index, model=routed.model, text=completion.text, sample=plan.sample
+            index=plan.index,
+            model=routed.model,
+            text=completion.text,
+            spec=plan.spec,
+            sample=plan.sample,
         )
 
     def _record_failure(

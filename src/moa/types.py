@@ -6,9 +6,17 @@ these pydantic models, so the contract in DESIGN.md is written down exactly once
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa"]
 STRATEGIES: tuple[StrategyName, ...] = (
@@ -23,24 +31,64 @@ Role = Literal["system", "user", "assistant"]
 
 MAX_MODELS = 6
 MIN_MODELS = 2
+MAX_FALLBACKS = 5
+
+
+def check_encodable(text: str) -> str:
+    """Text moa must send upstream has to be valid Unicode: a lone UTF-16 surrogate (which
+    JSON's ``\\ud800`` escape can smuggle in) cannot be encoded, and sending it would fail
+    the call for a reason that is the request's, not the upstream's."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains text that is not valid Unicode (a lone surrogate at position "
+            f"{exc.start}); send UTF-8 text"
+        ) from None
+    return text
 
 
 class Message(BaseModel):
-    """One OpenAI-style chat message."""
+    """One OpenAI-style chat message. ``developer`` (OpenAI's newer name for system) is
+    read as ``system``; a ``tool`` result is passed on as a user turn that says what it is,
+    since a blend calls no tools and its sources would refuse a bare tool message."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     role: Role
-    content: str
+    content: Annotated[str, AfterValidator(check_encodable)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_roles(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("role") in ("developer", "tool"):
+            value = dict(value)
+            if value["role"] == "developer":
+                value["role"] = "system"
+            else:
+                value["role"] = "user"
+                value["content"] = f"Tool result:\n{_text(value.get('content'))}"
+        return value
 
     @field_validator("content", mode="before")
     @classmethod
     def _flatten_parts(cls, value: Any) -> Any:
         """Accept OpenAI's list-of-parts content by joining its text parts."""
-        if isinstance(value, list):
-            parts = [p.get("text", "") for p in value if isinstance(p, dict)]
-            return "".join(str(p) for p in parts)
-        return value
+        return _text(value) if isinstance(value, list) else value
+
+
+def _text(content: Any) -> Any:
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return "".join(str(p) for p in parts)
+    return "" if content is None else content
+
+
+MODEL_ID_SCHEMA: dict[str, Any] = {
+    "pattern": r"^[a-z0-9_-]{1,32}/[A-Za-z0-9._:@+-][A-Za-z0-9._:@+/-]{0,199}$",
+    "maxLength": 233,
+    "description": "Model id, 'provider/model'. No segment of the model part may be '..'.",
+}
 
 
 class SourceSpec(BaseModel):
@@ -48,8 +96,8 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(min_length=3)
-    fallback: tuple[str, ...] = ()
+    model: str = Field(min_length=3, json_schema_extra=MODEL_ID_SCHEMA)
+    fallback: tuple[str, ...] = Field((), max_length=MAX_FALLBACKS)
 
     @field_validator("model", "fallback")
     @classmethod
@@ -60,11 +108,28 @@ class SourceSpec(BaseModel):
         return value
 
 
+_PROVIDER = re.compile(r"[a-z0-9_-]{1,32}")
+_MODEL = re.compile(r"[A-Za-z0-9._:@+/-]{1,200}")
+MODEL_ID_RULE = (
+    "a model id is 'provider/model': provider 1-32 of a-z 0-9 _ -, model 1-200 of "
+    "A-Z a-z 0-9 . _ : @ + / -, with no '..' segment and no leading '/'"
+)
+
+
 def check_model_id(model_id: str) -> str:
-    """Model ids are ``provider/model``; say so when one is not."""
+    """Model ids are ``provider/model`` with bounded length and charset: they become
+    metric labels, database rows and (for some providers) URL paths, so an id a client
+    sends must not be able to grow any of them or walk out of the provider's API."""
     provider, _, name = model_id.partition("/")
-    if not provider or not name:
-        raise ValueError(f"model id {model_id!r} must look like 'provider/model'")
+    valid = (
+        _PROVIDER.fullmatch(provider) is not None
+        and _MODEL.fullmatch(name) is not None
+        and not name.startswith("/")
+        and ".." not in name.split("/")
+    )
+    if not valid:
+        shown = model_id if len(model_id) <= 80 else model_id[:80] + "..."
+        raise ValueError(f"{shown!r} is not a valid model id: {MODEL_ID_RULE}")
     return model_id
 
 

@@ -11,27 +11,31 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from moa.catalogue import catalogue
 from moa.config import Settings, load_settings
 from moa.routing.breaker import Breakers
 from moa.runtime import Runtime
 from moa.server.body_limit import BodyLimit
 from moa.server.errors import install_error_handlers
 from moa.server.metrics import Metrics
-from moa.server.ratelimit import RateLimits
+from moa.server.ratelimit import KeyInflight, RateLimits
+from moa.server.request_scope import RequestScope
 from moa.server.routes import api, openai, service
 from moa.server.state import AppState
 from moa.store import Store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    config = settings if settings is not None else load_settings()
+    config = (settings if settings is not None else load_settings()).for_clients()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await Store.open(config.server.database_url, schema=config.server.database_schema)
         runtime = Runtime(config, breakers=_breakers(config))
         limits = RateLimits(config.server)
-        app.state.moa = AppState(config, runtime, store, limits, Metrics())
+        metrics = Metrics(known_models={entry.id for entry in catalogue(config)})
+        inflight = KeyInflight(config.server.key_inflight)
+        app.state.moa = AppState(config, runtime, store, limits, metrics, inflight)
         try:
             yield
         finally:
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(service.router)
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
+    app.add_middleware(RequestScope, trusted_proxies=config.server.trusted_proxies)
     return app
 
 

@@ -35,6 +35,7 @@ class Charge:
     completed_calls: int = 0
     remaining: int | None = None
     settled: bool = False
+    charged: int = 0
 
     async def reserve(self) -> None:
         remaining = await self.store.reserve(self.key.id, self.cost, request_id=self.request_id)
@@ -61,6 +62,7 @@ class Charge:
         if self.settled:
             return self.remaining or 0
         self.settled = True
+        self.charged = charged
         usage = usage or Usage()
         latency_ms = int((time.perf_counter() - self.started) * 1000)
         record = UsageRecord(

@@ -29,11 +29,13 @@ class SourcePlan:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A source's successful answer; ``index`` is its position in the layer's plan."""
+    """A source's successful answer; ``index`` is its position in the layer's plan and
+    ``spec`` the route it was planned with (``model`` is who answered on that route)."""
 
     index: int
     model: str
     text: str
+    spec: SourceSpec
     sample: int | None = None
 
 

@@ -13,7 +13,7 @@ from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
 from moa.server.admission import admit, admit_blend, listed
-from moa.server.auth import AuthenticatedKey, rate_headers
+from moa.server.auth import AuthenticatedKey
 from moa.server.metered import metered
 from moa.server.respond import respond
 from moa.server.state import app_state
@@ -45,7 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> Response:
     """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
     state = app_state(request)
-    charge = await admit_blend(state, key, body, route="/api/v1/blend")
+    charge = await admit_blend(request, key, body, route="/api/v1/blend")
     return await respond(request, metered(stream_blend(body, state.runtime), charge), body.stream)
 
 
@@ -54,7 +54,7 @@ async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey)
     """2-9 models answer the same messages, streamed side by side."""
     state = app_state(request)
     charge = await admit(
-        state,
+        request,
         key,
         route="/api/v1/compare",
         cost=state.settings.server.credits.compare,
@@ -70,7 +70,7 @@ async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Re
     """One model, with an optional ``routing.fallback`` chain."""
     state = app_state(request)
     charge = await admit(
-        state,
+        request,
         key,
         route="/api/v1/chat",
         cost=state.settings.server.credits.chat,
@@ -86,7 +86,7 @@ async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> 
     """2-4 contestants answer; a judge that is not one of them scores each 0-10."""
     state = app_state(request)
     charge = await admit(
-        state,
+        request,
         key,
         route="/api/v1/judge",
         cost=state.settings.server.credits.judge,
@@ -109,7 +109,7 @@ async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
         "strategies": list(STRATEGIES),
         "presets": {n: p.model_dump() for n, p in state.settings.presets.items()},
     }
-    return JSONResponse(body, headers=rate_headers(request))
+    return JSONResponse(body)
 
 
 @router.get("/usage")
@@ -137,4 +137,4 @@ async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Res
             for r in records
         ],
     }
-    return JSONResponse(body, headers=rate_headers(request))
+    return JSONResponse(body)

@@ -20,7 +20,7 @@ from moa.catalogue import catalogue
 from moa.config import Settings
 from moa.engine import stream_blend
 from moa.server.admission import admit_blend
-from moa.server.auth import AuthenticatedKey, rate_headers
+from moa.server.auth import AuthenticatedKey
 from moa.server.errors import ApiError, describe_validation
 from moa.server.metered import Final, metered
 from moa.server.respond import respond
@@ -169,13 +169,15 @@ async def chat_completions(
     """OpenAI Chat Completions, answered by a blend."""
     state = app_state(request)
     blend = to_blend(body, state.settings)
-    charge = await admit_blend(state, key, blend, route="/v1/chat/completions", field_prefix="moa.")
+    charge = await admit_blend(
+        request, key, blend, route="/v1/chat/completions", field_prefix="moa."
+    )
     events = metered(stream_blend(blend, state.runtime), charge)
     if body.stream:
         return EventStreamResponse(
             _chunks(body, events),
             media_type="text/event-stream",
-            headers={**SSE_HEADERS, **rate_headers(request)},
+            headers=SSE_HEADERS,
         )
 
     def render(done: Final, content: str) -> dict[str, Any]:
@@ -192,4 +194,4 @@ async def list_models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     ids = [f"moa/{s}" for s in STRATEGIES] + sorted(settings.presets)
     ids += [e.id for e in catalogue(settings)]
     data = [{"id": i, "object": "model", "created": 0, "owned_by": "moa"} for i in ids]
-    return JSONResponse({"object": "list", "data": data}, headers=rate_headers(request))
+    return JSONResponse({"object": "list", "data": data})

@@ -311,12 +311,14 @@ async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
             emit(await _Blend(request, runtime, emit).run())
     except TimeoutError:
         deadline = f"{request.timeout_s:g} s"
-        emit(ErrorEvent(code="timeout", message=f"the blend passed its deadline of {deadline}"))
+        message = f"the blend passed its deadline of {deadline}"
+        emit(ErrorEvent.of(BlendFailed(message, code="timeout")))
     except MoaError as exc:
-        emit(ErrorEvent(code=exc.code, message=exc.message))
+        emit(ErrorEvent.of(exc))
     except Exception:  # a bug must end the stream cleanly, not hang or leak a traceback
         log.exception("blend failed unexpectedly")
-        emit(ErrorEvent(code="internal_error", message="the blend failed unexpectedly"))
+        failed = BlendFailed("the blend failed unexpectedly", code="internal_error")
+        emit(ErrorEvent.of(failed))
 
 
 async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendAnswer:
@@ -328,13 +330,5 @@ async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendA
         elif isinstance(event, DoneEvent):
             return event.answer("".join(parts))
         elif isinstance(event, ErrorEvent):
-            raise _error_for(event)
+            raise event.exception
     raise BlendFailed("the blend ended without an answer", code="internal_error")
-
-
-def _error_for(event: ErrorEvent) -> MoaError:
-    if event.code == "invalid_request":
-        from moa.errors import InvalidRequest
-
-        return InvalidRequest(event.message)
-    return BlendFailed(event.message, code=event.code)

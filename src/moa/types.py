@@ -14,9 +14,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
+
+from moa.errors import MoaError
 
 StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa"]
 STRATEGIES: tuple[StrategyName, ...] = (
@@ -142,7 +145,16 @@ def as_spec(ref: ModelRef) -> SourceSpec:
 
 
 class BlendRequest(BaseModel):
-    """The body of a blend, as DESIGN.md names its fields."""
+    """The body of a blend.
+
+    Per strategy: consensus, council, best_of, chain and moa take 2-6 `models`; moa also
+    `layers` 1-3 (calls = models x (layers + 1) + 1); self_moa takes exactly 1 model and
+    `samples` 2-8. A model is an id or `{"model", "fallback": [up to 5 ids]}`; a model id
+    is `provider/model` (provider 1-32 of a-z 0-9 _ -; model 1-200 of A-Z a-z 0-9 . _ : @
+    + / - with no `..` segment and no leading `/`). `timeout_s`, `source_timeout_s` and
+    `synthesis_timeout_s` are at least the server's `[engine] min_timeout_s` (default 1).
+    Without `synthesizer`, the first source that answered synthesizes.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -345,9 +357,23 @@ class DoneEvent(_AnswerFields):
 
 
 class ErrorEvent(BaseModel):
+    """The work failed; ``exception`` is the error itself, so the Python API re-raises
+    exactly what happened (a ``MissingKeyError`` stays one)."""
+
     event: Literal["error"] = "error"
     code: str
     message: str
+    _exception: MoaError | None = PrivateAttr(None)
+
+    @classmethod
+    def of(cls, exc: MoaError) -> ErrorEvent:
+        event = cls(code=exc.code, message=exc.message)
+        event._exception = exc
+        return event
+
+    @property
+    def exception(self) -> MoaError:
+        return self._exception or MoaError(self.message, code=self.code)
 
 
 Event = Annotated[

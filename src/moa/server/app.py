@@ -18,6 +18,7 @@ from moa.runtime import Runtime
 from moa.server.body_limit import BodyLimit
 from moa.server.errors import install_error_handlers
 from moa.server.metrics import Metrics
+from moa.server.openapi import install_openapi
 from moa.server.ratelimit import KeyInflight, RateLimits
 from moa.server.request_scope import RequestScope
 from moa.server.routes import api, openai, service
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(api.router)
     app.include_router(openai.router)
     app.include_router(service.router)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -15,6 +13,7 @@ from moa.modes.judge import run_judge
 from moa.server.admission import admit, admit_blend, listed
 from moa.server.auth import AuthenticatedKey
 from moa.server.metered import metered
+from moa.server.openapi import FREE, PAID, error_responses
 from moa.server.respond import respond
 from moa.server.state import app_state
 from moa.types import (
@@ -30,15 +29,7 @@ from moa.types import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["moa"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "invalid_request: a field is wrong; the message names it"},
-    401: {"description": "unauthorized"},
-    402: {"description": "insufficient_credits"},
-    413: {"description": "request_too_large"},
-    429: {"description": "rate_limited (see Retry-After)"},
-    502: {"description": "all_sources_failed (credits refunded)"},
-    504: {"description": "timeout"},
-}
+ERRORS = error_responses(PAID, streams=True)
 
 
 @router.post("/blend", response_model=BlendAnswer, responses=ERRORS)
@@ -97,7 +88,7 @@ async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> 
     return await respond(request, metered(run_judge(body, state.runtime), charge), body.stream)
 
 
-@router.get("/models")
+@router.get("/models", responses=error_responses(FREE))
 async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """The model catalogue, the strategies, and the presets of moa.toml."""
     state = app_state(request)
@@ -112,7 +103,7 @@ async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/usage")
+@router.get("/usage", responses=error_responses(FREE))
 async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Response:
     """This key's balance and its most recent requests."""
     state = app_state(request)

@@ -23,8 +23,8 @@ from moa.server.admission import admit_blend
 from moa.server.auth import AuthenticatedKey
 from moa.server.errors import ApiError, describe_validation
 from moa.server.metered import Final, metered
+from moa.server.openapi import FREE, PAID, error_responses
 from moa.server.respond import respond
-from moa.server.routes.api import ERRORS
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
 from moa.types import (
@@ -162,7 +162,7 @@ async def _chunks(body: ChatCompletionRequest, events: AsyncIterator[Any]) -> As
     yield b"data: [DONE]\n\n"
 
 
-@router.post("/chat/completions", responses=ERRORS)
+@router.post("/chat/completions", responses=error_responses(PAID, streams=True))
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, key: AuthenticatedKey
 ) -> Response:
@@ -187,7 +187,7 @@ async def chat_completions(
     return await respond(request, events, False, render=render)
 
 
-@router.get("/models")
+@router.get("/models", responses=error_responses(FREE))
 async def list_models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """Strategies as ``moa/<strategy>``, presets, then the catalogue's models."""
     settings = app_state(request).settings

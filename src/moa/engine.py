@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from typing import Literal
@@ -37,6 +36,7 @@ from moa.types import (
     SynthesisEvent,
     SynthesisInfo,
     TokenUsage,
+    new_request_id,
 )
 
 Emit = Callable[[Event], None]
@@ -96,8 +96,11 @@ class _Synth:
 
 
 class _Blend:
-    def __init__(self, request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+    def __init__(
+        self, request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str
+    ) -> None:
         self.request = request
+        self.request_id = request_id
         self.runtime = runtime
         self.emit = emit
         self.tally = Tally(runtime.settings)
@@ -123,7 +126,7 @@ class _Blend:
         except ProviderError as exc:
             raise BlendFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
         return DoneEvent(
-            id=f"blend_{uuid.uuid4().hex[:24]}",
+            id=self.request_id,
             strategy=self.request.strategy,
             council=outcome.council,
             best_of_pick=outcome.best_of_pick,
@@ -286,14 +289,15 @@ class _Blend:
 
 
 async def stream_blend(
-    request: BlendRequest, runtime: Runtime | None = None
+    request: BlendRequest, runtime: Runtime | None = None, *, request_id: str | None = None
 ) -> AsyncGenerator[Event, None]:
     """Run a blend, yielding its events: source, route, layer, synthesis, chunk, then done
-    or error. Stop iterating (or cancel) and every upstream call is cancelled."""
+    or error. Stop iterating (or cancel) and every upstream call is cancelled. The answer's
+    ``id`` is ``request_id`` (a server passes its request's), else a new one."""
     rt = runtime if runtime is not None else Runtime.from_settings()
 
     async def work(emit: Emit) -> None:
-        await _produce(request, rt, emit)
+        await _produce(request, rt, emit, request_id or new_request_id())
 
     try:
         async for event in event_stream(work):
@@ -303,12 +307,12 @@ async def stream_blend(
             await rt.aclose()
 
 
-async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str) -> None:
     """Run the blend; a failure becomes the stream's last event, never an exception."""
     try:
         await runtime.prepare(request)
         async with asyncio.timeout(request.timeout_s):
-            emit(await _Blend(request, runtime, emit).run())
+            emit(await _Blend(request, runtime, emit, request_id).run())
     except TimeoutError:
         deadline = f"{request.timeout_s:g} s"
         message = f"the blend passed its deadline of {deadline}"

@@ -7,6 +7,7 @@ these pydantic models, so the contract in DESIGN.md is written down exactly once
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,6 +32,13 @@ STRATEGIES: tuple[StrategyName, ...] = (
     "self_moa",
 )
 Role = Literal["system", "user", "assistant"]
+
+
+def new_request_id() -> str:
+    """One id per request: the answer's ``id``, the usage record, the log line and the
+    ``X-Request-ID`` header all carry it."""
+    return f"req_{uuid.uuid4().hex[:24]}"
+
 
 MAX_MODELS = 6
 MIN_MODELS = 2

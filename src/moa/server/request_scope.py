@@ -14,7 +14,6 @@ import json
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +21,8 @@ from datetime import UTC, datetime
 import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from moa.types import new_request_id
 
 log = logging.getLogger("moa.requests")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -44,10 +45,6 @@ class RequestContext:
 def request_context(request: Request) -> RequestContext:
     context: RequestContext = request.scope["state"]["moa_request"]
     return context
-
-
-def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex[:24]}"
 
 
 def client_address(scope: Scope, trusted: Sequence[Network]) -> str:

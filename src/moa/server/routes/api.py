@@ -37,7 +37,11 @@ async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> 
     """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
     state = app_state(request)
     charge = await admit_blend(request, key, body, route="/api/v1/blend")
-    return await respond(request, metered(stream_blend(body, state.runtime), charge), body.stream)
+    return await respond(
+        request,
+        metered(stream_blend(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.post("/compare", response_model=CompareAnswer, responses=ERRORS)
@@ -53,7 +57,11 @@ async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey)
         models=listed("models", body.models),
         planned_calls=len(body.models),
     )
-    return await respond(request, metered(run_compare(body, state.runtime), charge), body.stream)
+    return await respond(
+        request,
+        metered(run_compare(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.post("/chat", response_model=ChatAnswer, responses=ERRORS)
@@ -69,7 +77,11 @@ async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Re
         models=[("model", body.model), *listed("routing.fallback", body.routing.fallback)],
         planned_calls=1,
     )
-    return await respond(request, metered(run_chat(body, state.runtime), charge), body.stream)
+    return await respond(
+        request,
+        metered(run_chat(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.post("/judge", response_model=JudgeAnswer, responses=ERRORS)
@@ -85,7 +97,11 @@ async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> 
         models=[*listed("contestants", body.contestants), ("judge", body.judge)],
         planned_calls=len(body.contestants) + 1,
     )
-    return await respond(request, metered(run_judge(body, state.runtime), charge), body.stream)
+    return await respond(
+        request,
+        metered(run_judge(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.get("/models", responses=error_responses(FREE))

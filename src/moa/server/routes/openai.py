@@ -172,7 +172,7 @@ async def chat_completions(
     charge = await admit_blend(
         request, key, blend, route="/v1/chat/completions", field_prefix="moa."
     )
-    events = metered(stream_blend(blend, state.runtime), charge)
+    events = metered(stream_blend(blend, state.runtime, request_id=charge.request_id), charge)
     if body.stream:
         return EventStreamResponse(
             _chunks(body, events),

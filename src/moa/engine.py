@@ -111,6 +111,8 @@ class _Blend:
                 break
             answers = refined
         synth = _Synth(self)
+        if not strategy.calls_synthesizer:
+            synth.model = f"moa/{strategy.name}"
         self.emit(SynthesisEvent(strategy=self.request.strategy, model=synth.model))
         try:
             outcome = await strategy.synthesize(self.request, answers, synth)
@@ -121,6 +123,7 @@ class _Blend:
             strategy=self.request.strategy,
             council=outcome.council,
             best_of_pick=outcome.best_of_pick,
+            vote=outcome.vote,
             sources=[result for _, _, result in sorted(self.results, key=lambda r: r[:2])],
             synthesis=SynthesisInfo(
                 model=synth.model, latency_ms=synth.latency_ms, usage=synth.usage

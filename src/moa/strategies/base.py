@@ -10,10 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from moa.references import Reference, fence
-from moa.types import BlendRequest, CouncilResult, Message, SourceSpec, StrategyName
+from moa.types import BlendRequest, CouncilResult, Message, SourceSpec, StrategyName, VoteResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class Outcome:
     content: str
     council: CouncilResult | None = None
     best_of_pick: str | None = None
+    vote: VoteResult | None = None
 
 
 DeltaFilter = Callable[[str], str]
@@ -65,6 +66,9 @@ class Synthesizer(Protocol):
 
 class Strategy(ABC):
     name: ClassVar[StrategyName]
+    # False for a strategy that decides without a model call (vote): the engine then names
+    # the rule, ``moa/<strategy>``, as the synthesis model, and plans no synthesizer call.
+    calls_synthesizer: ClassVar[bool] = True
 
     def first_layer(self, request: BlendRequest) -> list[SourcePlan]:
         """Layer 0: every model answers the user's messages as they are."""

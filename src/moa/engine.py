@@ -25,6 +25,7 @@ from moa.types import (
     BlendAnswer,
     BlendRequest,
     ChunkEvent,
+    DegradedSource,
     DoneEvent,
     ErrorEvent,
     Event,
@@ -96,6 +97,7 @@ class _Blend:
         self.emit = emit
         self.tally = Tally(runtime.settings)
         self.results: list[tuple[int, int, SourceResult]] = []
+        self.degraded: list[tuple[int, int, DegradedSource]] = []
         self.started = time.perf_counter()
 
     async def run(self) -> DoneEvent:
@@ -130,6 +132,8 @@ class _Blend:
             ),
             usage=self.tally.usage,
             early_stopped=early_stopped,
+            degraded=bool(self.degraded),
+            degraded_sources=[d for _, _, d in sorted(self.degraded, key=lambda r: r[:2])],
             latency_ms=int((time.perf_counter() - self.started) * 1000),
         )
 
@@ -255,6 +259,10 @@ class _Blend:
             sample=plan.sample,
         )
         self.results.append((layer, plan.index, result))
+        degraded = DegradedSource(
+            model=model, layer=layer, sample=plan.sample, status=status, error=error
+        )
+        self.degraded.append((layer, plan.index, degraded))
         shown = "straggler" if status == "cut" else error
         self.emit(
             SourceEvent(

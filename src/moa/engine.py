@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
 from moa.routing.router import CallOptions, Routed
@@ -52,13 +52,17 @@ class _Synth:
         self.usage = TokenUsage()
         self.latency_ms = 0
 
-    def _options(self, messages: Sequence[Message]) -> CallOptions:
+    def _options(
+        self, messages: Sequence[Message], response_format: dict[str, Any] | None = None
+    ) -> CallOptions:
         return CallOptions(
             messages=messages,
             temperature=self._blend.request.temperature,
             max_tokens=self._blend.request.max_tokens,
             timeout_s=self._blend.request.synthesis_timeout_s
             or self._blend.runtime.settings.engine.synthesis_timeout_s,
+            response_format=response_format,
+            seed=self._blend.request.seed,
         )
 
     def _account(self, routed: Routed) -> None:
@@ -67,9 +71,14 @@ class _Synth:
         self.latency_ms += routed.completion.latency_ms
         self._blend.tally.add(routed.model, routed.completion.usage)
 
-    async def complete(self, messages: Sequence[Message]) -> str:
+    async def complete(
+        self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
+    ) -> str:
         routed = await self._blend.runtime.router.complete(
-            self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
+            self.spec,
+            self._options(messages, response_format),
+            on_route=self._blend.emit,
+            layer=-1,
         )
         self._account(routed)
         return routed.completion.text
@@ -186,6 +195,7 @@ class _Blend:
             max_tokens=self.request.max_tokens,
             timeout_s=self.request.source_timeout_s
             or self.runtime.settings.engine.source_timeout_s,
+            seed=None if self.request.seed is None else self.request.seed + plan.index,
         )
         try:
             routed = await self.runtime.router.complete(

@@ -14,7 +14,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from moa.config import EngineConfig
 from moa.errors import RETRYABLE_STATUSES, CircuitOpen, ProviderError
@@ -31,6 +31,8 @@ class CallOptions:
     temperature: float | None
     max_tokens: int | None
     timeout_s: float
+    response_format: dict[str, Any] | None = None  # OpenAI's shape; see ChatCall
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,8 @@ def _call(name: str, options: CallOptions, remaining_s: float) -> ChatCall:
         temperature=options.temperature,
         max_tokens=options.max_tokens,
         timeout_s=max(0.001, remaining_s),
+        response_format=options.response_format,
+        seed=options.seed,
     )
 
 

@@ -51,8 +51,11 @@ DeltaFilter = Callable[[str], str]
 class Synthesizer(Protocol):
     """The engine's synthesizer calls, as a strategy sees them."""
 
-    async def complete(self, messages: Sequence[Message]) -> str:
-        """A whole answer, not shown to the user (an intermediate step)."""
+    async def complete(
+        self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
+    ) -> str:
+        """A whole answer, not shown to the user (an intermediate step); with
+        ``response_format`` (OpenAI's shape) the provider is asked for structured output."""
         ...
 
     async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
-from typing import Literal
+from typing import Any, Literal
 
 from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
 from moa.routing.router import CallOptions, Routed, with_timeout
@@ -25,6 +25,7 @@ from moa.types import (
     BlendAnswer,
     BlendRequest,
     ChunkEvent,
+    DegradedSource,
     DoneEvent,
     ErrorEvent,
     Event,
@@ -53,13 +54,17 @@ class _Synth:
         self.usage = TokenUsage()
         self.latency_ms = 0
 
-    def _options(self, messages: Sequence[Message]) -> CallOptions:
+    def _options(
+        self, messages: Sequence[Message], response_format: dict[str, Any] | None = None
+    ) -> CallOptions:
         request = self._blend.request
         options = CallOptions(
             messages=messages,
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             timeout_s=0,
+            response_format=response_format,
+            seed=request.seed,
         )
         configured = self._blend.runtime.settings.engine.synthesis_timeout_s
         return with_timeout(options, request.synthesis_timeout_s, configured)
@@ -70,9 +75,14 @@ class _Synth:
         self.latency_ms += routed.completion.latency_ms
         self._blend.tally.add(routed.model, routed.completion.usage)
 
-    async def complete(self, messages: Sequence[Message]) -> str:
+    async def complete(
+        self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
+    ) -> str:
         routed = await self._blend.runtime.router.complete(
-            self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
+            self.spec,
+            self._options(messages, response_format),
+            on_route=self._blend.emit,
+            layer=-1,
         )
         self._account(routed)
         return routed.completion.text
@@ -105,6 +115,7 @@ class _Blend:
         self.emit = emit
         self.tally = Tally(runtime.settings)
         self.results: list[tuple[int, int, SourceResult]] = []
+        self.degraded: list[tuple[int, int, DegradedSource]] = []
         self.started = time.perf_counter()
 
     async def run(self) -> DoneEvent:
@@ -120,6 +131,8 @@ class _Blend:
                 break
             answers = refined
         synth = _Synth(self, self._synthesizer(answers))
+        if not strategy.calls_synthesizer:
+            synth.model = f"moa/{strategy.name}"
         self.emit(SynthesisEvent(strategy=self.request.strategy, model=synth.model))
         try:
             outcome = await strategy.synthesize(self.request, answers, synth)
@@ -130,12 +143,15 @@ class _Blend:
             strategy=self.request.strategy,
             council=outcome.council,
             best_of_pick=outcome.best_of_pick,
+            vote=outcome.vote,
             sources=[result for _, _, result in sorted(self.results, key=lambda r: r[:2])],
             synthesis=SynthesisInfo(
                 model=synth.model, latency_ms=synth.latency_ms, usage=synth.usage
             ),
             usage=self.tally.usage,
             early_stopped=early_stopped,
+            degraded=bool(self.degraded),
+            degraded_sources=[d for _, _, d in sorted(self.degraded, key=lambda r: r[:2])],
             latency_ms=int((time.perf_counter() - self.started) * 1000),
         )
 
@@ -195,6 +211,7 @@ class _Blend:
                 temperature=plan.temperature,
                 max_tokens=self.request.max_tokens,
                 timeout_s=0,
+                seed=None if self.request.seed is None else self.request.seed + plan.index,
             ),
             self.request.source_timeout_s,
             self.runtime.settings.engine.source_timeout_s,
@@ -275,6 +292,10 @@ class _Blend:
             sample=plan.sample,
         )
         self.results.append((layer, plan.index, result))
+        degraded = DegradedSource(
+            model=model, layer=layer, sample=plan.sample, status=status, error=error
+        )
+        self.degraded.append((layer, plan.index, degraded))
         shown = "straggler" if status == "cut" else error
         self.emit(
             SourceEvent(

@@ -22,7 +22,7 @@ from pydantic import (
 
 from moa.errors import MoaError
 
-StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa"]
+StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa", "vote"]
 STRATEGIES: tuple[StrategyName, ...] = (
     "consensus",
     "council",
@@ -30,6 +30,7 @@ STRATEGIES: tuple[StrategyName, ...] = (
     "chain",
     "moa",
     "self_moa",
+    "vote",
 )
 Role = Literal["system", "user", "assistant"]
 
@@ -180,6 +181,7 @@ class BlendRequest(BaseModel):
     timeout_s: float | None = Field(None, gt=0, le=3600)
     source_timeout_s: float | None = Field(None, gt=0, le=3600)
     synthesis_timeout_s: float | None = Field(None, gt=0, le=3600)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -210,6 +212,12 @@ class BlendRequest(BaseModel):
         if self.strategy == "self_moa":
             if count != 1:
                 raise ValueError(f"models: strategy 'self_moa' takes exactly 1 model, got {count}")
+        elif self.strategy == "vote":
+            if count > MAX_MODELS:
+                raise ValueError(
+                    f"models: strategy 'vote' takes 1 model (sampled `samples` times) or "
+                    f"{MIN_MODELS}-{MAX_MODELS} models, got {count}"
+                )
         elif not MIN_MODELS <= count <= MAX_MODELS:
             raise ValueError(
                 f"models: strategy {self.strategy!r} takes {MIN_MODELS}-{MAX_MODELS} models, "
@@ -227,8 +235,13 @@ class BlendRequest(BaseModel):
         return [as_spec(m) for m in self.models]
 
     @property
+    def sampled(self) -> bool:
+        """One model answers ``samples`` times: self_moa, and vote over a single model."""
+        return self.strategy == "self_moa" or (self.strategy == "vote" and len(self.models) == 1)
+
+    @property
     def source_count(self) -> int:
-        return self.samples if self.strategy == "self_moa" else len(self.models)
+        return self.samples if self.sampled else len(self.models)
 
     @property
     def synthesizer_spec(self) -> SourceSpec:
@@ -278,12 +291,35 @@ class Usage(BaseModel):
 
 
 class CouncilResult(BaseModel):
-    """The council synthesizer's structured verdict."""
+    """The council synthesizer's structured verdict. ``structured`` is false when the
+    synthesizer never produced valid JSON: ``final_answer`` is then its plain text."""
 
     final_answer: str
     agreement_points: list[str] = []
     disagreement_points: list[str] = []
     follow_up_questions: list[str] = []
+    structured: bool = True
+
+
+class VoteResult(BaseModel):
+    """The tally of a ``vote`` blend: the winning normalised answer, every answer's count
+    (most votes first), and the winner's share of the answers counted."""
+
+    answer: str
+    votes: dict[str, int]
+    agreement: float
+
+
+class DegradedSource(BaseModel):
+    """A source whose answer the final answer lacks, and why: ``failed`` (its calls
+    failed), ``skipped`` (its breaker was open, no call made) or ``cut`` (a straggler cut
+    by the quorum)."""
+
+    model: str
+    layer: int
+    sample: int | None = None
+    status: Literal["failed", "skipped", "cut"]
+    error: str
 
 
 class _AnswerFields(BaseModel):
@@ -293,10 +329,13 @@ class _AnswerFields(BaseModel):
     strategy: StrategyName
     council: CouncilResult | None = None
     best_of_pick: str | None = None
+    vote: VoteResult | None = None
     sources: list[SourceResult]
     synthesis: SynthesisInfo
     usage: Usage
     early_stopped: bool = False
+    degraded: bool = False
+    degraded_sources: list[DegradedSource] = []
     credits_charged: int = 0
     credits_remaining: int | None = None
     latency_ms: int = 0

@@ -98,7 +98,8 @@ async def admit(
 def planned_blend_calls(body: BlendRequest) -> int:
     """Upstream calls a blend plans: what a partial charge is a share of."""
     layers = body.layers if body.strategy == "moa" else 0
-    return body.source_count * (layers + 1) + 1
+    synthesis = 0 if body.strategy == "vote" else 1  # vote counts answers without a call
+    return body.source_count * (layers + 1) + synthesis
 
 
 async def admit_blend(

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -153,7 +154,39 @@ def as_spec(ref: ModelRef) -> SourceSpec:
     return ref if isinstance(ref, SourceSpec) else SourceSpec(model=ref)
 
 
-class BlendRequest(BaseModel):
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``: plain text, any JSON object, or JSON under a schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_asked(self) -> ResponseFormat:
+        if self.type == "json_schema" and not self.json_schema:
+            raise ValueError("response_format: type 'json_schema' needs a json_schema object")
+        return self
+
+    def for_call(self) -> dict[str, Any] | None:
+        return None if self.type == "text" else self.model_dump(exclude_none=True)
+
+
+StopText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class AnswerOptions(BaseModel):
+    """Options for the call whose text the user reads: a blend's synthesizer (its sources
+    answer freely) or chat's one model."""
+
+    response_format: ResponseFormat | None = None
+    stop: list[Annotated[StopText, AfterValidator(check_encodable)]] | None = Field(
+        None, max_length=4
+    )
+    top_p: float | None = Field(None, gt=0, le=1)
+
+
+class BlendRequest(AnswerOptions):
     """The body of a blend.
 
     Per strategy: consensus, council, best_of, chain and moa take 2-6 `models`; moa also
@@ -281,6 +314,7 @@ class SynthesisInfo(BaseModel):
     model: str
     latency_ms: int = 0
     usage: TokenUsage = TokenUsage()
+    finish_reason: str | None = None  # of the call whose text is the answer ("length": cut)
 
 
 class Usage(BaseModel):
@@ -470,8 +504,9 @@ class Routing(BaseModel):
         return [check_model_id(m) for m in value]
 
 
-class ChatRequest(_Conversation):
+class ChatRequest(_Conversation, AnswerOptions):
     model: str
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
     routing: Routing = Routing()
 
@@ -491,6 +526,7 @@ class ChatAnswer(BaseModel):
     content: str
     usage: Usage
     latency_ms: int
+    finish_reason: str | None = None
     credits_charged: int = 0
     credits_remaining: int | None = None
 

@@ -42,6 +42,7 @@ class Completion:
     text: str
     usage: TokenUsage
     latency_ms: int
+    finish_reason: str | None = None  # "stop", "length", ... as OpenAI names them
 
 
 class Provider(ABC):

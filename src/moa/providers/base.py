@@ -39,6 +39,10 @@ class ChatCall:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
+    """A finished answer. ``finish_reason`` uses OpenAI's words: ``stop`` (the model ended,
+    or hit a stop sequence), ``length`` (cut at ``max_tokens``), or what the server said;
+    None when the provider cannot tell."""
+
     text: str
     usage: TokenUsage
     latency_ms: int

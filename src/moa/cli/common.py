@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from moa.config import Settings, load_settings
 from moa.errors import MoaError
+from moa.validation import describe_errors
 
 ConfigOption = Annotated[
     str | None,
@@ -35,7 +36,4 @@ def settings_or_exit(config: str | None) -> Settings:
 
 def validation_message(exc: ValidationError) -> str:
     """The first problem, naming the field: ``layers: Input should be less than or equal to 3``."""
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where and not message.startswith(f"{where}:") else message
+    return describe_errors(exc.errors())

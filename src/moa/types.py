@@ -104,6 +104,10 @@ MODEL_ID_SCHEMA: dict[str, Any] = {
 }
 
 
+# A model id where only an id (never a route object) is taken: the rule in the schema too.
+ModelIdText = Annotated[str, Field(json_schema_extra=MODEL_ID_SCHEMA)]
+
+
 class SourceSpec(BaseModel):
     """A model to call, with the models to try in order when it fails."""
 
@@ -496,7 +500,7 @@ def _model_list(value: Any, mode: str, what: str, low: int, high: int) -> Any:
 class Routing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fallback: list[str] = Field(default_factory=list, max_length=5)
+    fallback: list[ModelIdText] = Field(default_factory=list, max_length=MAX_FALLBACKS)
 
     @field_validator("fallback")
     @classmethod
@@ -505,7 +509,7 @@ class Routing(BaseModel):
 
 
 class ChatRequest(_Conversation, AnswerOptions):
-    model: str
+    model: ModelIdText
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
     routing: Routing = Routing()
@@ -532,7 +536,7 @@ class ChatAnswer(BaseModel):
 
 
 class CompareRequest(_Conversation):
-    models: list[str] = Field(min_length=2, max_length=9)
+    models: list[ModelIdText] = Field(min_length=2, max_length=9)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -572,8 +576,8 @@ class DeltaEvent(BaseModel):
 
 
 class JudgeRequest(_Conversation):
-    contestants: list[str] = Field(min_length=2, max_length=4)
-    judge: str
+    contestants: list[ModelIdText] = Field(min_length=2, max_length=4)
+    judge: ModelIdText
 
     @field_validator("contestants", mode="before")
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from moa.catalogue import catalogue
@@ -119,11 +121,13 @@ async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/usage", responses=error_responses(FREE))
-async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Response:
+@router.get("/usage", responses=error_responses(("invalid_request", *FREE)))
+async def usage(
+    request: Request, key: AuthenticatedKey, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Response:
     """This key's balance and its most recent requests."""
     state = app_state(request)
-    records = await state.store.recent_usage(key.id, limit=max(1, min(limit, 500)))
+    records = await state.store.recent_usage(key.id, limit=limit)
     body = {
         "key_id": key.id,
         "credits_remaining": await state.store.balance(key.id),

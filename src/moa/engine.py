@@ -273,7 +273,11 @@ async def stream_blend(
     rt = runtime if runtime is not None else Runtime.from_settings()
 
     async def work(emit: Emit) -> None:
-        await _produce(request, rt, emit)
+        if rt.tracing is None:
+            await _produce(request, rt, emit)
+            return
+        with rt.tracing.blend(request, emit) as traced:  # current span: the blend's tasks nest
+            await _produce(request, rt, traced)
 
     try:
         async for event in event_stream(work):

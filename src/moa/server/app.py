@@ -18,7 +18,7 @@ from moa.server.body_limit import BodyLimit
 from moa.server.errors import install_error_handlers
 from moa.server.metrics import Metrics
 from moa.server.ratelimit import RateLimits
-from moa.server.routes import api, openai, service
+from moa.server.routes import anthropic, api, openai, service
 from moa.server.state import AppState
 from moa.store import Store
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(openai.router)
+    app.include_router(anthropic.router)
     app.include_router(service.router)
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
     return app

@@ -1,4 +1,5 @@
-"""``Authorization: Bearer <key>`` on every /api and /v1 route, with rate limits applied
+"""``Authorization: Bearer <key>`` on every /api and /v1 route (``x-api-key`` too on
+/v1/messages, as Anthropic's SDKs send it), with rate limits applied
 per client IP before the key is even looked up (so key guessing is throttled too) and per
 key after. Keys are never logged or echoed."""
 
@@ -14,13 +15,29 @@ from moa.store import ApiKey
 
 
 async def authenticated(request: Request) -> ApiKey:
+    return await _authenticate(request, _bearer(request), "'Authorization: Bearer <key>'")
+
+
+async def authenticated_anthropic(request: Request) -> ApiKey:
+    """/v1/messages: Anthropic's SDKs send the key as ``x-api-key``; Bearer works too."""
+    token = _bearer(request) or request.headers.get("x-api-key", "").strip()
+    return await _authenticate(
+        request, token, "'x-api-key: <key>' or 'Authorization: Bearer <key>'"
+    )
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _authenticate(request: Request, token: str, how: str) -> ApiKey:
     state = app_state(request)
     ip = request.client.host if request.client else "unknown"
     request.state.rate_headers = await state.limits.hit_ip(ip)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-    key = await state.store.authenticate(token.strip())
+    if not token:
+        raise ApiError(401, "unauthorized", f"missing API key: send {how}")
+    key = await state.store.authenticate(token)
     if key is None:
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
     request.state.rate_headers = await state.limits.hit_key(key.id)
@@ -28,6 +45,7 @@ async def authenticated(request: Request) -> ApiKey:
 
 
 AuthenticatedKey = Annotated[ApiKey, Depends(authenticated)]
+AnthropicKey = Annotated[ApiKey, Depends(authenticated_anthropic)]
 
 
 def rate_headers(request: Request) -> dict[str, str]:

@@ -30,7 +30,7 @@ async def respond(
     headers = rate_headers(request)
     if stream:
         return sse_response(events, headers)
-    final = await _until_disconnect(request, _collect(events))
+    final = await until_disconnect(request, collect(events))
     if final is None:
         return error_response(499, "client_closed", "the client closed the connection")
     if isinstance(final, ErrorEvent):
@@ -46,7 +46,7 @@ def _default_body(event: Final, content: str) -> dict[str, object]:
     return event.model_dump(mode="json")
 
 
-async def _collect(
+async def collect(
     events: AsyncIterator[BaseModel],
 ) -> ErrorEvent | tuple[Final, str]:
     parts: list[str] = []
@@ -63,7 +63,7 @@ async def _collect(
     return ErrorEvent(code="internal_error", message="the work ended without an answer")
 
 
-async def _until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
+async def until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
     """Run ``work``; if the client disconnects first, cancel it and return None."""
     task = asyncio.ensure_future(work)
 

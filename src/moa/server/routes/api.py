@@ -12,7 +12,7 @@ from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
-from moa.server.admission import admit, admit_blend, listed
+from moa.server.admission import admit_blend, admit_chat, admit_compare, admit_judge
 from moa.server.auth import AuthenticatedKey, rate_headers
 from moa.server.metered import metered
 from moa.server.respond import respond
@@ -53,15 +53,7 @@ async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> 
 async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-9 models answer the same messages, streamed side by side."""
     state = app_state(request)
-    charge = await admit(
-        state,
-        key,
-        route="/api/v1/compare",
-        cost=state.settings.server.credits.compare,
-        messages=body.messages,
-        models=listed("models", body.models),
-        planned_calls=len(body.models),
-    )
+    charge = await admit_compare(state, key, body, route="/api/v1/compare")
     return await respond(request, metered(run_compare(body, state.runtime), charge), body.stream)
 
 
@@ -69,15 +61,7 @@ async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey)
 async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Response:
     """One model, with an optional ``routing.fallback`` chain."""
     state = app_state(request)
-    charge = await admit(
-        state,
-        key,
-        route="/api/v1/chat",
-        cost=state.settings.server.credits.chat,
-        messages=body.messages,
-        models=[("model", body.model), *listed("routing.fallback", body.routing.fallback)],
-        planned_calls=1,
-    )
+    charge = await admit_chat(state, key, body, route="/api/v1/chat")
     return await respond(request, metered(run_chat(body, state.runtime), charge), body.stream)
 
 
@@ -85,15 +69,7 @@ async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Re
 async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-4 contestants answer; a judge that is not one of them scores each 0-10."""
     state = app_state(request)
-    charge = await admit(
-        state,
-        key,
-        route="/api/v1/judge",
-        cost=state.settings.server.credits.judge,
-        messages=body.messages,
-        models=[*listed("contestants", body.contestants), ("judge", body.judge)],
-        planned_calls=len(body.contestants) + 1,
-    )
+    charge = await admit_judge(state, key, body, route="/api/v1/judge")
     return await respond(request, metered(run_judge(body, state.runtime), charge), body.stream)
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from moa.catalogue import catalogue
 from moa.config import Settings
 from moa.engine import stream_blend
 from moa.server.admission import admit_blend
 from moa.server.auth import AuthenticatedKey, rate_headers
-from moa.server.errors import ApiError, describe_validation
+from moa.server.compat import MoaFields, blend_for
 from moa.server.metered import Final, metered
 from moa.server.respond import respond
 from moa.server.routes.api import ERRORS
@@ -34,26 +34,9 @@ from moa.types import (
     DoneEvent,
     ErrorEvent,
     Message,
-    ModelRef,
 )
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-
-
-class MoaFields(BaseModel):
-    """Blend fields an OpenAI client sends in the body field ``moa``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    models: list[ModelRef] | None = None
-    synthesizer: ModelRef | None = None
-    layers: int | None = None
-    samples: int | None = None
-    quorum: int | None = None
-    grace_ms: int | None = None
-    timeout_s: float | None = None
-    source_timeout_s: float | None = None
-    synthesis_timeout_s: float | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -73,35 +56,15 @@ class ChatCompletionRequest(BaseModel):
 
 def to_blend(body: ChatCompletionRequest, settings: Settings) -> BlendRequest:
     """Resolve ``model`` (strategy or preset) and ``moa`` into a BlendRequest."""
-    fields: dict[str, Any] = {}
-    strategy, _, rest = body.model.partition("/")
-    if strategy == "moa" and rest in STRATEGIES:
-        fields["strategy"] = rest
-        fields["models"] = settings.defaults.models
-    elif body.model in settings.presets:
-        fields.update(settings.presets[body.model].model_dump(exclude_none=True))
-    else:
-        choices = [f"moa/{s}" for s in STRATEGIES] + sorted(settings.presets)
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"model: {body.model!r} is not available; use one of {', '.join(choices)}",
-        )
-    if body.moa is not None:
-        fields.update(body.moa.model_dump(exclude_none=True))
-    fields["messages"] = body.messages
-    fields["stream"] = body.stream
-    if body.temperature is not None:
-        fields["temperature"] = body.temperature
-    if (max_tokens := body.max_completion_tokens or body.max_tokens) is not None:
-        fields["max_tokens"] = max_tokens
-    try:
-        return BlendRequest.model_validate(fields)
-    except ValidationError as exc:
-        message = describe_validation(list(exc.errors()))
-        field = message.partition(":")[0].partition("[")[0]
-        moa_field = field in MoaFields.model_fields  # say where the client put it
-        raise ApiError(400, "invalid_request", f"moa.{message}" if moa_field else message) from exc
+    return blend_for(
+        body.model,
+        body.moa,
+        settings,
+        messages=body.messages,
+        stream=body.stream,
+        temperature=body.temperature,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+    )
 
 
 def _completion(body: ChatCompletionRequest, done: DoneEvent, content: str) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from moa.config import Settings, load_settings
+from moa.mcp.http import McpEndpoint
 from moa.routing.breaker import Breakers
 from moa.runtime import Runtime
 from moa.server.body_limit import BodyLimit
@@ -25,6 +27,7 @@ from moa.store import Store
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     config = settings if settings is not None else load_settings()
+    mcp = McpEndpoint(version="0.1.0")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,7 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits = RateLimits(config.server)
         app.state.moa = AppState(config, runtime, store, limits, Metrics())
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await runtime.aclose()
             await limits.aclose()
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(service.router)
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
     return app
 

@@ -266,6 +266,15 @@ async def test_a_bearer_key_is_accepted_too(served: ServedApp, api_key: str) -> 
             {"model": "fake/alpha", "max_tokens": 8, "messages": USER, "tools": [{"name": "x"}]},
             "tools: blends do not call tools",
         ),
+        (
+            {
+                "model": "fake/alpha",
+                "max_tokens": 8,
+                "messages": USER,
+                "stop_sequences": ["x" * 257],
+            },
+            "stop_sequences",
+        ),
     ],
 )
 async def test_bad_requests_are_invalid_request_errors_naming_the_field(

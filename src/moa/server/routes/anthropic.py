@@ -9,7 +9,7 @@ route, including authentication and validation, is Anthropic's ``{"type": "error
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +33,7 @@ from moa.types import BlendRequest, ErrorEvent, Message
 
 MAX_BLOCKS = 256
 MAX_STOPS = 16
+MAX_STOP_CHARS = 256
 
 
 class TextBlock(BaseModel):
@@ -40,7 +41,7 @@ class TextBlock(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    type: str
+    type: str = Field(max_length=64)
     text: str = ""
 
 
@@ -61,7 +62,9 @@ class MessagesRequest(BaseModel):
     system: str | list[TextBlock] | None = None
     max_tokens: int = Field(ge=1, le=32_768)
     temperature: float | None = None
-    stop_sequences: list[str] = Field(default_factory=list, max_length=MAX_STOPS)
+    stop_sequences: list[Annotated[str, Field(max_length=MAX_STOP_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_STOPS
+    )
     stream: bool = False
     tools: list[Any] | None = None
     moa: MoaFields | None = None

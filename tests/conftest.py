@@ -97,8 +97,10 @@ async def no_blocking_calls_on_the_event_loop(
     debug mode times every callback): a blocking call in moa would stall every blend.
 
     Server tests are exempt: their moa runs on another thread's loop in this process, so
-    their own steps are timed with that thread's work (and the GIL) mixed in."""
-    if "server" in request.path.parts:
+    their own steps are timed with that thread's work (and the GIL) mixed in. So are MCP
+    tests: their moa runs in a subprocess, and this loop runs only the MCP SDK's client
+    (which compiles each tool's output schema on the loop)."""
+    if {"server", "mcp"} & set(request.path.parts):
         yield
         return
     loop = asyncio.get_running_loop()

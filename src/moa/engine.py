@@ -326,7 +326,12 @@ async def stream_blend(
     rt = runtime if runtime is not None else Runtime.from_settings()
 
     async def work(emit: Emit) -> None:
-        await _produce(request, rt, emit, request_id or new_request_id())
+        blend_id = request_id or new_request_id()
+        if rt.tracing is None:
+            await _produce(request, rt, emit, blend_id)
+            return
+        with rt.tracing.blend(request, emit) as traced:  # current span: the blend's tasks nest
+            await _produce(request, rt, traced, blend_id)
 
     try:
         async for event in event_stream(work):

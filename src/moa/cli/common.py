@@ -28,10 +28,15 @@ def fail(code: str, message: str, exit_code: int) -> NoReturn:
 
 
 def settings_or_exit(config: str | None) -> Settings:
+    """The settings, with the ``OTEL_*`` variables checked too: one line on a bad value."""
+    from moa.tracing import check
+
     try:
-        return load_settings(config)
+        settings = load_settings(config)
+        check(settings.env)
     except MoaError as exc:
         fail(exc.code, exc.message, EXIT_USAGE)
+    return settings
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moa.store import keys, ledger, usage
@@ -141,6 +142,11 @@ class Store:
             if record is not None:
                 await usage.record_usage(conn, record)
             return balance
+
+    async def ping(self) -> None:
+        """One trivial query: the readiness probe's proof that the database answers."""
+        async with self._reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def balance(self, key_id: str) -> int:
         """Current balance. KeyError: unknown key."""

@@ -66,6 +66,31 @@ class Provider(ABC):
         """Release sockets or model memory."""
 
 
+@dataclass(frozen=True, slots=True)
+class JsonOutput:
+    """What a ``response_format`` asks for, read once for every adapter: JSON, and maybe
+    a schema (with the name OpenAI's shape gives it)."""
+
+    name: str
+    schema: dict[str, Any] | None
+
+
+def json_output(response_format: dict[str, Any] | None) -> JsonOutput | None:
+    """None when the call asks for plain text (no ``response_format``, or type ``text``)."""
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return JsonOutput("json_reply", None)
+    if kind != "json_schema":
+        return None
+    spec = (response_format or {}).get("json_schema") or {}
+    name = spec.get("name")
+    schema = spec.get("schema")
+    return JsonOutput(
+        name if isinstance(name, str) and name else "json_reply",
+        schema if isinstance(schema, dict) else None,
+    )
+
+
 def elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 

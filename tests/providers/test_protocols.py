@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from moa.config import Settings
+from moa.engine import blend
 from moa.errors import ProviderError
 from moa.providers.base import Provider
+from moa.runtime import Runtime
 from moa.testing import ScriptedUpstream
 from moa.types import TokenUsage
+from tests.helpers import request
 from tests.providers.conftest import call, messages, streamed
 
 
@@ -110,3 +114,35 @@ async def test_a_safety_block_is_an_error_the_request_caused_not_empty_text(
 
     assert "safety filter blocked the answer" in str(caught.value)
     assert (caught.value.upstream_fault, caught.value.retryable) == (False, False)
+
+
+async def test_one_blend_can_mix_all_three_protocols(
+    settings: Settings, upstream: ScriptedUpstream
+) -> None:
+    upstream.script("judge", content="the blended answer")
+    req = request("fake/alpha", "claude/beta", "gem/gamma", synthesizer="claude/judge")
+
+    async with Runtime(settings) as runtime:
+        answer = await blend(req, runtime)
+
+    assert answer.content == "the blended answer"
+    assert [s.status for s in answer.sources] == ["ok", "ok", "ok"]
+    protocols = {r.model: r.protocol for r in upstream.requests}
+    assert protocols == {
+        "alpha": "openai",
+        "beta": "anthropic",
+        "gamma": "gemini",
+        "judge": "anthropic",
+    }
+    [synthesis] = upstream.calls("judge")
+    assert "[gamma] answer to:" in synthesis.messages[0]["content"]  # the system prompt
+
+
+async def test_streams_one_after_another_reuse_one_connection(
+    provider: Provider, upstream: ScriptedUpstream
+) -> None:
+    for _ in range(3):
+        await streamed(provider, call())
+
+    connections = {r.connection for r in upstream.calls("alpha")}
+    assert len(connections) == 1, "each stream must leave its connection reusable"

@@ -87,6 +87,8 @@ class AnthropicProvider(Provider):
         with self._mapped_errors(call.model):
             response = await self._post(call, {**self._body(call), "stream": True}, stream=True)
             try:
+                # Read to the end of the body (message_stop is not quite its end), so the
+                # connection goes back to the pool.
                 async for event in httpx2.EventSource(response):
                     payload = as_object(parse_json(event.data, "a stream event"), "a stream event")
                     if payload.get("type") == "error":
@@ -94,8 +96,6 @@ class AnthropicProvider(Provider):
                     delta = reading.read(payload)
                     if delta:
                         yield delta
-                    if reading.ended:
-                        break
             finally:
                 await response.aclose()
         if not reading.ended:

@@ -91,6 +91,8 @@ class UpstreamApp:
         except ValueError as exc:
             await send_json(send, 400, dumps(wire.error(400, f"bad request: {exc}", None)))
             return
+        client = scope.get("client")
+        record.connection = f"{client[0]}:{client[1]}" if client else None
         behavior = self.state.admit(record)
         await self._supervise(Exchange(self.state, wire, record, behavior, send), receive)
 

@@ -147,6 +147,7 @@ class RecordedRequest:
     body: dict[str, Any]
     received_at: float = dataclasses.field(default_factory=time.monotonic)
     protocol: Literal["openai", "anthropic", "gemini"] = "openai"
+    connection: str | None = None  # the client's address: equal for one kept-alive connection
     fault: str | None = None
     status: int | None = None
     completed: bool = False

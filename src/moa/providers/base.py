@@ -2,7 +2,8 @@
 
 A provider turns a ``ChatCall`` into text and token usage, either whole (``complete``) or as
 deltas (``stream``). It knows nothing of strategies, retries or breakers: those wrap it in
-``moa.routing``. Every failure leaves a provider as ``moa.errors.ProviderError``.
+``moa.routing``. Every upstream failure leaves a provider as ``moa.errors.ProviderError``
+(built in ``failures``); a bug in moa propagates as itself, so it is never retried.
 """
 
 from __future__ import annotations

@@ -52,6 +52,8 @@ REASONS: dict[int, str] = {
     504: "the upstream's gateway timed out",
     529: "the upstream is overloaded",
 }
+OVERLOADED = frozenset({529})
+"""Anthropic's "overloaded": a temporary failure worth retrying, like a 503."""
 
 
 def reason(status: int) -> str:
@@ -88,7 +90,11 @@ class Failures:
         if retry_after is None:
             retry_after = parse_retry_after(headers)
         return ProviderError(
-            reason(status), model=self.model_id(model), status=status, retry_after=retry_after
+            reason(status),
+            model=self.model_id(model),
+            status=status,
+            retry_after=retry_after,
+            retryable=True if status in OVERLOADED else None,  # others: errors.py decides
         )
 
     def bad_response(self, model: str, detail: str, body: str | None = None) -> ProviderError:

@@ -91,9 +91,11 @@ class OpenAICompatProvider(Provider):
         with self._mapped_errors(call.model):
             response = await self._post(call, body, stream=True)
             try:
+                # Read to the end of the body, past [DONE]: a connection closed before its
+                # body ends cannot go back to the pool, and every stream would reconnect.
                 async for event in httpx2.EventSource(response):
                     if event.data.strip() == "[DONE]":
-                        break
+                        continue
                     chunk = as_object(parse_json(event.data, "a stream event"), "a stream chunk")
                     if chunk.get("error"):
                         raise self._failures.mid_stream(call.model, event.data)

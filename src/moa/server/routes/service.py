@@ -12,6 +12,8 @@ from moa.server.readiness import readiness
 from moa.server.state import app_state
 
 router = APIRouter(tags=["service"])
+# Read once, when the server is built: reading a file per request would block the loop.
+PLAYGROUND = resources.files("moa.server").joinpath("playground.html").read_text(encoding="utf-8")
 
 
 @router.get("/healthz")
@@ -36,5 +38,4 @@ async def metrics(request: Request) -> PlainTextResponse:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def playground() -> HTMLResponse:
-    page = resources.files("moa.server").joinpath("playground.html").read_text(encoding="utf-8")
-    return HTMLResponse(page)
+    return HTMLResponse(PLAYGROUND)

@@ -66,7 +66,7 @@ async function loadCatalogue() {
     const data = await getJson("/api/v1/models", key());
     catalogue = data.models ?? [];
     fillStrategies(data.strategies ?? [], data.defaults?.strategy);
-    if (!$("models").value.trim()) $("models").value = (data.defaults?.models ?? []).join(", ");
+    fillDefaultModels(data.defaults?.models ?? []);
     renderPicker();
     note.textContent = `${catalogue.length} models. Click one to add or remove it.`;
   } catch (error) {
@@ -75,7 +75,14 @@ async function loadCatalogue() {
   }
 }
 
+/** The server's default models, unless the user has begun to name models themselves. */
+function fillDefaultModels(models) {
+  const field = $("models");
+  if (!field.value.trim() && document.activeElement !== field) field.value = models.join(", ");
+}
+
 function fillStrategies(strategies, fallback) {
+  if (!strategies.length) return;
   const select = $("strategy");
   const chosen = strategyChosen ? select.value : fallback ?? select.value;
   select.replaceChildren(...strategies.map((name) => el("option", null, name)));
@@ -259,6 +266,8 @@ document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
     event.preventDefault();
     run(activeMode());
+  } else if (event.key === "Escape") {
+    running.get(activeMode())?.abort();
   }
 });
 $("key").value = sessionStorage.getItem("moa-key") ?? "";

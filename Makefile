@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test check lint typecheck bench clean
+.PHONY: install serve test check lint typecheck browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+## browser: the system Chromium the playground's browser tests drive (installed when missing, as root)
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "chromium is missing: run 'sudo apt-get install -y chromium' (browser tests skip without it)"; fi
+
 ## test: install, lint, type-check and run every test (PostgreSQL and Redis are started if needed)
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -q
 
 bench: install

@@ -35,8 +35,11 @@ def no_blocking_calls_on_the_event_loop() -> None:
     sync API runs its loop on this thread, and moa serves from another)."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for the package's tests, closed when they are done: Playwright's sync
+    API keeps an asyncio loop running on this thread, which the suite's async tests need
+    free, so it must never outlive this package."""
     reason = chromium_missing()
     if reason and os.environ.get("CI"):
         pytest.fail(reason)

@@ -10,7 +10,7 @@ export class RunError extends Error {
 }
 
 const HINTS = {
-  unauthorized: "Check the API key (`moa keys create` prints one).",
+  unauthorized: "Check the API key (moa keys create makes one).",
   insufficient_credits: "Top up the key's credits.",
 };
 
@@ -107,6 +107,7 @@ async function httpError(response) {
   } catch {
     // not JSON (a proxy's page, say): keep the status line
   }
+  if (!/[.!?]$/.test(message)) message += ".";
   const retry = response.headers.get("Retry-After");
   if (retry) message += ` Retry after ${retry} s.`;
   if (HINTS[code]) message += ` ${HINTS[code]}`;

@@ -18,6 +18,7 @@ const running = new Map(); // mode -> its AbortController
 const tabs = [...document.querySelectorAll('[role="tab"]')];
 let catalogue = [];
 let strategyChosen = false;
+let modelsTyped = false;
 
 const key = () => $("key").value.trim();
 const modelList = () =>
@@ -75,10 +76,13 @@ async function loadCatalogue() {
   }
 }
 
-/** The server's default models, unless the user has begun to name models themselves. */
+/** The server's default models, unless the user has begun to name models themselves;
+ * selected when the field has focus, so what the user types next replaces them. */
 function fillDefaultModels(models) {
   const field = $("models");
-  if (!field.value.trim() && document.activeElement !== field) field.value = models.join(", ");
+  if (field.value.trim() || modelsTyped) return;
+  field.value = models.join(", ");
+  if (document.activeElement === field) field.select();
 }
 
 function fillStrategies(strategies, fallback) {
@@ -141,7 +145,7 @@ function requestFor(mode) {
 }
 
 function missing(request) {
-  if (!key()) return "Enter an API key first (`moa keys create` prints one).";
+  if (!key()) return "Enter an API key first (moa keys create makes one).";
   if (!(request.models ?? request.contestants).length) return "Name at least one model in Models.";
   if (!request.messages[0].content.trim()) return "Write a prompt first.";
   if ("judge" in request && !request.judge) return "Name a judge model that is not a contestant.";
@@ -168,6 +172,13 @@ function setRunning(mode, controller) {
   $(`${mode}-cancel`).hidden = !controller;
 }
 
+function showFailure(mode, view, error, events) {
+  view.fail(error);
+  // Refused before anything ran (a bad key, bad input, no server): no cards to show.
+  if (!events.length && error.code !== "cancelled") $(`${mode}-out`).replaceChildren();
+  report(mode, error);
+}
+
 async function run(mode) {
   if (running.has(mode)) return;
   const request = requestFor(mode);
@@ -192,8 +203,7 @@ async function run(mode) {
   } catch (error) {
     const failure = error instanceof RunError ? error : new RunError("page_error", String(error));
     record.error = { code: failure.code, message: failure.message };
-    view.fail(failure);
-    report(mode, failure);
+    showFailure(mode, view, failure, record.events);
     if (!(error instanceof RunError)) throw error; // a bug in this page: let it show
   } finally {
     setRunning(mode, null);
@@ -250,8 +260,8 @@ function reopen(past) {
   renderPicker();
   const view = viewFor(mode, request);
   for (const event of past.events) view.event(event);
-  if (past.error) view.fail(past.error);
-  report(mode, past.error, past.error ? "" : `Re-opened a run from ${new Date(past.at).toLocaleString()}.`);
+  if (past.error) showFailure(mode, view, past.error, past.events);
+  else report(mode, null, `Re-opened a run from ${new Date(past.at).toLocaleString()}.`);
 }
 
 // ---- wiring -------------------------------------------------------------------------
@@ -275,7 +285,10 @@ $("key").addEventListener("change", () => {
   sessionStorage.setItem("moa-key", key());
   loadCatalogue();
 });
-$("models").addEventListener("input", renderPicker);
+$("models").addEventListener("input", () => {
+  modelsTyped = true;
+  renderPicker();
+});
 $("strategy").addEventListener("change", () => {
   strategyChosen = true;
   showStrategyControls();

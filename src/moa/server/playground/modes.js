@@ -4,7 +4,7 @@
 import { Card, callMeta, el, region, usageSummary } from "./cards.js";
 
 function columns(out, models, name) {
-  const grid = el("div", "grid columns");
+  const grid = el("div", "grid");
   region(out, name).append(grid);
   const cards = new Map();
   for (const model of models) {

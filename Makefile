@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test check lint typecheck browser bench clean
+.PHONY: install serve test check lint typecheck browser screenshots bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ serve: install
 	$(BIN)/moa serve
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy
@@ -40,6 +40,10 @@ browser:
 ## test: install, lint, type-check and run every test (PostgreSQL and Redis are started if needed)
 test: lint typecheck browser
 	$(BIN)/pytest -q
+
+## screenshots: docs/screenshots/*.png of the playground's three modes (served on a scripted upstream)
+screenshots: install browser
+	$(BIN)/python scripts/playground_screenshots.py
 
 bench: install
 	$(BIN)/python -m bench

@@ -33,12 +33,12 @@ def test_every_sources_answer_and_the_synthesis_are_on_the_page(
 def test_a_failing_source_shows_that_it_failed_and_why(
     page: Page, moa: Playground, upstream: ScriptedUpstream
 ) -> None:
-    upstream.script("beta", status=400, error_message="beta is down")
+    upstream.script("beta", status=500, error_message="beta is down")
     open_playground(page, moa)
     run_blend(page)
     beta = card(page, "fake/beta")
     expect(beta).to_contain_text("failed")
-    expect(beta).to_contain_text("beta is down")
+    expect(beta).to_contain_text("HTTP 500: beta is down")
     expect(card(page, "fake/alpha")).to_contain_text("[alpha] answer to:")
 
 
@@ -203,3 +203,54 @@ def test_a_past_run_reopens_from_the_history(page: Page, moa: Playground) -> Non
     page.get_by_role("button", name=re.compile("^Blend · consensus · done")).click()
     expect(card(page, "fake/beta")).to_contain_text("[beta] answer to: Remember me")
     expect(page.get_by_label("Prompt")).to_have_value("Remember me")
+
+
+def test_a_reopened_vote_shows_its_tally_and_flags_a_degraded_answer(
+    page: Page, moa: Playground
+) -> None:
+    """The vote and degraded fields are rendered from the done event (here replayed from
+    the history, as a run of the vote strategy would stream it)."""
+    request = {
+        "models": ["fake/alpha", "fake/beta", "fake/gamma"],
+        "strategy": "vote",
+        "messages": [{"role": "user", "content": "2 + 2?"}],
+        "stream": True,
+    }
+    sources = [
+        {"model": "fake/alpha", "layer": 0, "status": "ok", "content": "ANSWER: 4"},
+        {"model": "fake/beta", "layer": 0, "status": "ok", "content": "ANSWER: 4"},
+        {"model": "fake/gamma", "layer": 0, "status": "error", "error": "HTTP 503"},
+    ]
+    done = {
+        "event": "done",
+        "strategy": "vote",
+        "sources": sources,
+        "vote": {"answer": "4", "votes": {"4": 2, "5": 1}, "agreement": 0.67},
+        "degraded": True,
+        "degraded_sources": [
+            {
+                "model": "fake/gamma",
+                "layer": 0,
+                "sample": None,
+                "status": "failed",
+                "error": "HTTP 503",
+            }
+        ],
+        "usage": {"calls": 3, "prompt_tokens": 9, "completion_tokens": 6, "cost_usd": 0},
+    }
+    past = {
+        "mode": "blend",
+        "request": request,
+        "events": [{"event": "chunk", "content": "ANSWER: 4"}, done],
+        "at": 0,
+        "error": None,
+    }
+    page.goto(moa.url)
+    page.evaluate("run => localStorage.setItem('moa-history', JSON.stringify([run]))", past)
+    page.reload()
+    page.get_by_role("button", name=re.compile("^Blend · vote · done")).click()
+    vote = page.get_by_role("region", name="Vote")
+    expect(vote).to_contain_text("Winning answer: 4 · agreement 67%")
+    expect(vote.get_by_role("row")).to_have_count(3)
+    expect(page.get_by_role("note")).to_contain_text("fake/gamma, layer 0: failed (HTTP 503)")
+    expect(card(page, "Winning answer")).to_contain_text("degraded")

@@ -43,7 +43,8 @@ export class BlendView {
       }
     });
     const answer = region(out, "Answer", "answer");
-    this.answer = new Card(answer, "Synthesis", "waits for the sources");
+    const voted = request.strategy === "vote"; // no synthesizer: the most common answer wins
+    this.answer = new Card(answer, voted ? "Winning answer" : "Synthesis", "waits for the sources");
     this.extras = el("div", "extras");
     answer.append(this.extras);
   }

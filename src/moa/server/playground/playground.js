@@ -123,10 +123,14 @@ function toggleModel(id) {
   renderPicker();
 }
 
+/** The Judge field's model if it is not a contestant, else a ready catalogued model that
+ * is not one, preferably of a contestant's provider (the one most likely to be usable). */
 function suggestJudge(models) {
   const current = $("judge").value.trim();
   if (current && !models.includes(current)) return current;
-  return catalogue.find((m) => m.ready && !models.includes(m.id))?.id ?? "";
+  const providers = new Set(models.map((m) => m.split("/")[0]));
+  const ready = catalogue.filter((m) => m.ready && !models.includes(m.id));
+  return (ready.find((m) => providers.has(m.id.split("/")[0])) ?? ready[0])?.id ?? "";
 }
 
 // ---- running a mode -----------------------------------------------------------------

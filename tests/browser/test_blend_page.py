@@ -105,6 +105,18 @@ def test_html_in_an_answer_is_shown_as_text_and_never_runs(
     assert page.evaluate("window.pwned") is None
 
 
+def test_answers_render_lists_code_blocks_and_headings(
+    page: Page, moa: Playground, upstream: ScriptedUpstream
+) -> None:
+    upstream.script("alpha", content="## Steps\n\n1. measure\n2. cut\n\n```\nx = 1 < 2\n```")
+    open_playground(page, moa)
+    run_blend(page)
+    alpha = card(page, "fake/alpha")
+    expect(alpha.get_by_role("heading", name="Steps")).to_be_visible()
+    expect(alpha.get_by_role("listitem")).to_have_text(["measure", "cut"])
+    expect(alpha.locator("pre code")).to_have_text("x = 1 < 2")
+
+
 def test_a_run_logs_no_console_errors(page: Page, moa: Playground, console: Console) -> None:
     open_playground(page, moa)
     run_blend(page)

@@ -64,8 +64,9 @@ class BestOf(Strategy):
             synth.show(tail)
         content = _after_pick_line(streamed)
         pick = pick_line.pick
-        named = pick is not None and 1 <= pick <= len(answers)
-        return Outcome(content=content, best_of_pick=answers[pick - 1].model if named else None)
+        if pick is None or not 1 <= pick <= len(answers):
+            return Outcome(content=content, best_of_pick=None)
+        return Outcome(content=content, best_of_pick=answers[pick - 1].model)
 
 
 def _after_pick_line(text: str) -> str:

@@ -193,7 +193,7 @@ class _Blend:
             if task.cancelled():
                 self._record_cut(plan, layer)
         answers = [a for t in tasks if not t.cancelled() and (a := t.result()) is not None]
-        if self.request.strategy == "moa":
+        if get_strategy(self.request.strategy).refinement_layers(self.request):
             self.emit(LayerEvent(layer=layer, successes=len(answers)))
         return sorted(answers, key=lambda a: a.index)
 

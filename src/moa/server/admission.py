@@ -13,6 +13,7 @@ from moa.server.errors import ApiError
 from moa.server.request_scope import request_context
 from moa.server.state import AppState, app_state
 from moa.store import ApiKey
+from moa.strategies import get_strategy
 from moa.types import BlendRequest, ChatRequest, CompareRequest, JudgeRequest, Message
 
 
@@ -95,13 +96,6 @@ async def admit(
     return charge
 
 
-def planned_blend_calls(body: BlendRequest) -> int:
-    """Upstream calls a blend plans: what a partial charge is a share of."""
-    layers = body.layers if body.strategy == "moa" else 0
-    synthesis = 0 if body.strategy == "vote" else 1  # vote counts answers without a call
-    return body.source_count * (layers + 1) + synthesis
-
-
 async def admit_blend(
     request: Request, key: ApiKey, body: BlendRequest, *, route: str, field_prefix: str = ""
 ) -> Charge:
@@ -115,7 +109,7 @@ async def admit_blend(
         cost=state.settings.server.credits.blend,
         messages=body.messages,
         models=blend_models(body, prefix=field_prefix),
-        planned_calls=planned_blend_calls(body),
+        planned_calls=get_strategy(body.strategy).planned_calls(body),
         strategy=body.strategy,
     )
 

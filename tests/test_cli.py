@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,31 @@ def test_models_lists_the_embedded_model_and_the_configs_models(config: Path) ->
     assert result.returncode == 0, result.stderr
     listed = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
     assert {"local/smollm2", "fake/priced", "fake/alpha", "fake/preset-only"} <= set(listed)
+
+
+def test_models_shows_a_header_prices_and_what_each_model_needs(config: Path) -> None:
+    result = run("models", "--config", str(config), cwd=config.parent)
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["MODEL", "KIND", "IN", "$/MTOK", "OUT", "$/MTOK", "STATUS"]
+    by_model = {row.split()[0]: row.split(None, 4)[1:] for row in rows}
+    assert by_model["fake/priced"][:3] == ["openai", "0.5", "0"]
+    assert by_model["fake/priced"][3] == "ready", "the scripted upstream answers"
+    assert by_model["openai/gpt-4o"][3] == "needs OPENAI_API_KEY"
+    assert by_model["local/smollm2"][3] == "ready (embedded)"
+
+
+def test_models_says_a_local_server_that_is_not_running_is_not_ready(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    config = tmp_path / "moa.toml"
+    config.write_text(
+        f'[providers.ollama]\nbase_url = "http://127.0.0.1:{port}/v1"\napi_key = "x"\n',
+        encoding="utf-8",
+    )
+    result = run("models", "--config", str(config), cwd=tmp_path)
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("ollama/")]
+    assert row.endswith(f"not running (nothing answers on 127.0.0.1:{port})")
 
 
 def test_keys_create_prints_the_new_key_alone_on_its_last_line(config: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from moa.cli import blend, keys, models, serve
+from moa.cli.eval import eval_command
 
 app = typer.Typer(
     name="moa",
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.command("blend")(blend.blend_command)
 app.command("compare")(blend.compare_command)
+app.command("eval")(eval_command)
 app.command("models")(models.models_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(keys.app, name="keys")

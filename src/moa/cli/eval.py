@@ -71,7 +71,11 @@ def eval_command(
         _print_sets()
         return
     if tasks is None:
-        fail("invalid_request", "tasks: name a JSONL file or a shipped set (moa eval --list)", 2)
+        fail(
+            "invalid_request",
+            "tasks: name a JSONL file or a shipped set (moa eval --list)",
+            EXIT_USAGE,
+        )
     settings = settings_or_exit(config)
     models = model or settings.defaults.models
     try:
@@ -98,7 +102,7 @@ def eval_command(
 
 
 def _default_strategy(models: list[str]) -> str:
-    return "self_moa" if len(set(models)) == 1 else "consensus"
+    return "self_moa" if len(models) == 1 else "consensus"
 
 
 def _cache_dir(out: Path | None, default: Path) -> Path:

@@ -68,29 +68,19 @@ async def run_eval(
     cache: AnswerCache | None = None,
     on_answer: OnAnswer | None = None,
 ) -> EvalRun:
+    """Answer every task with every system of ``plan``; failures are answers too."""
     plan.check()
     await runtime.prepare_models(plan.models_called())
     systems = plan.systems()
-    cached = {s.name: await cache.load(s.fingerprint(plan)) if cache else {} for s in systems}
+    known = {s.name: await cache.load(s.fingerprint(plan)) if cache else {} for s in systems}
     pairs: asyncio.Queue[tuple[Task, System]] = asyncio.Queue()
-    for task, system in product(tasks, systems):
-        pairs.put_nowait((task, system))
-    answers: list[AnswerRecord] = []
-
-    async def fresh(task: Task, system: System) -> Reply:
-        request = system.request(plan, task)
-        if request is None:
-            return await answer_alone(system.name, task, plan, runtime)
-        return await answer_blended(request, runtime)
+    for pair in product(tasks, systems):
+        pairs.put_nowait(pair)
+    session = _Session(plan, runtime, cache, known)
 
     async def worker() -> None:
         while not pairs.empty():
-            task, system = pairs.get_nowait()
-            reply = cached[system.name].get(task_key(task))
-            record = _record(task, system, reply or await fresh(task, system), reply is not None)
-            if reply is None and record.error is None and cache is not None:
-                await cache.put(system.fingerprint(plan), task_key(task), record)
-            answers.append(record)
+            record = await session.answer(*pairs.get_nowait())
             if on_answer is not None:
                 on_answer(record)
 
@@ -99,8 +89,40 @@ async def run_eval(
             group.create_task(worker())
     order = {s.name: i for i, s in enumerate(systems)}
     position = {t.id: i for i, t in enumerate(tasks)}
-    answers.sort(key=lambda a: (order[a.system], position[a.task_id]))
+    answers = sorted(session.answers, key=lambda a: (order[a.system], position[a.task_id]))
     return EvalRun(systems=[s.name for s in systems], task_count=len(tasks), answers=answers)
+
+
+class _Session:
+    """One eval run's shared state: what is cached, and the answers so far."""
+
+    def __init__(
+        self,
+        plan: EvalPlan,
+        runtime: Runtime,
+        cache: AnswerCache | None,
+        known: dict[str, dict[str, Reply]],
+    ) -> None:
+        self.plan, self.runtime, self.cache, self.known = plan, runtime, cache, known
+        self.answers: list[AnswerRecord] = []
+
+    async def answer(self, task: Task, system: System) -> AnswerRecord:
+        key = task_key(task)
+        reply = self.known[system.name].get(key)
+        cached = reply is not None
+        if reply is None:
+            reply = await self._ask(task, system)
+            if reply.error is None and self.cache is not None:
+                await self.cache.put(system.fingerprint(self.plan), key, reply)
+        record = _record(task, system, reply, cached)
+        self.answers.append(record)
+        return record
+
+    async def _ask(self, task: Task, system: System) -> Reply:
+        request = system.request(self.plan, task)
+        if request is None:
+            return await answer_alone(system.name, task, self.plan, self.runtime)
+        return await answer_blended(request, self.runtime)
 
 
 def _record(task: Task, system: System, reply: Reply, cached: bool) -> AnswerRecord:

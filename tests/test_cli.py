@@ -256,3 +256,15 @@ def test_a_missing_config_file_is_bad_usage_naming_the_file(tmp_path: Path) -> N
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert str(missing) in line
+
+
+def test_blend_vote_prints_the_winning_answer_and_the_tally(
+    upstream: ScriptedUpstream, config: Path
+) -> None:
+    upstream.script("alpha", content="ANSWER: Paris")
+    upstream.script("beta", content="It is paris.\nANSWER: paris.")
+    args = ("blend", "Capital of France?", "-m", "fake/alpha", "-m", "fake/beta")
+    result = run(*args, "--strategy", "vote", "--config", str(config), cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ANSWER: Paris"
+    assert "vote 'paris' 2/2" in result.stderr

@@ -10,6 +10,7 @@ import typer
 
 from moa import __version__
 from moa.cli import blend, compare, keys, mcp, models, serve
+from moa.cli.eval import eval_command
 
 app = typer.Typer(
     name="moa",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.command("blend")(blend.blend_command)
 app.command("compare")(compare.compare_command)
+app.command("eval")(eval_command)
 app.command("models")(models.models_command)
 app.command("serve")(serve.serve_command)
 app.command("mcp")(mcp.mcp_command)

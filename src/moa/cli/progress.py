@@ -99,7 +99,17 @@ class ProgressView:
                 f"${usage.cost_usd:.4f} · {event.latency_ms} ms"
                 + (" · early stop" if event.early_stopped else "")
                 + (f" · picked {escape(event.best_of_pick)}" if event.best_of_pick else "")
+                + _vote_note(event)
+                + (f" · degraded: {len(event.degraded_sources)} missing" if event.degraded else "")
                 + "[/]"
             )
         if self._live is not None:
             self._live.update(self._table())
+
+
+def _vote_note(event: DoneEvent) -> str:
+    if event.vote is None:
+        return ""
+    counted = sum(event.vote.votes.values())
+    winner = event.vote.votes[event.vote.answer]
+    return f" · vote {escape(event.vote.answer)!r} {winner}/{counted}"

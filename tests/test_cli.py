@@ -268,3 +268,37 @@ def test_blend_vote_prints_the_winning_answer_and_the_tally(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ANSWER: Paris"
     assert "vote 'paris' 2/2" in result.stderr
+
+
+def test_a_council_prints_its_agreements_disagreements_and_questions_below_the_answer(
+    upstream: ScriptedUpstream, config: Path
+) -> None:
+    verdict = {
+        "final_answer": "Paris.",
+        "agreement_points": ["the capital is Paris"],
+        "disagreement_points": ["whether to mention Versailles"],
+        "follow_up_questions": ["Since when?"],
+    }
+    upstream.script("judge", content=json.dumps(verdict))
+    result = run(*blend_args(config, "--strategy", "council"), cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Paris.",
+        "",
+        "Agreements:",
+        "- the capital is Paris",
+        "",
+        "Disagreements:",
+        "- whether to mention Versailles",
+        "",
+        "Follow-up questions:",
+        "- Since when?",
+    ]
+
+
+def test_self_moa_progress_numbers_each_sample(upstream: ScriptedUpstream, config: Path) -> None:
+    args = ("blend", "Why?", "-m", "fake/alpha", "--samples", "3", "--config", str(config))
+    result = run(*args, cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    for n in (1, 2, 3):
+        assert f"fake/alpha #{n} [layer 0]: complete" in result.stderr

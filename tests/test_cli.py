@@ -302,3 +302,13 @@ def test_self_moa_progress_numbers_each_sample(upstream: ScriptedUpstream, confi
     assert result.returncode == 0, result.stderr
     for n in (1, 2, 3):
         assert f"fake/alpha #{n} [layer 0]: complete" in result.stderr
+
+
+def test_compare_keeps_a_model_named_twice_as_two_answers(
+    upstream: ScriptedUpstream, config: Path
+) -> None:
+    args = ("compare", "Why?", "-m", "fake/alpha", "-m", "fake/alpha", "--config", str(config))
+    result = run(*args, cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("## fake/alpha (") == 2
+    assert len(upstream.calls("alpha")) == 2

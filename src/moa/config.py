@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from moa.errors import ConfigError
-from moa.types import StrategyName
+from moa.types import StrategyName, TokenUsage, Usage
 from moa.validation import describe_errors
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "local"]
@@ -183,6 +183,20 @@ class Settings(BaseModel):
 
     def price(self, model_id: str) -> ModelConfig:
         return self.models.get(model_id) or ModelConfig()
+
+    def usage_of(self, model_id: str, tokens: TokenUsage, calls: int = 1) -> Usage:
+        """What ``calls`` calls of ``model_id`` that used ``tokens`` cost, priced."""
+        price = self.price(model_id)
+        cost = (
+            tokens.prompt_tokens * price.input_usd_per_mtok
+            + tokens.completion_tokens * price.output_usd_per_mtok
+        ) / 1_000_000
+        return Usage(
+            calls=calls,
+            prompt_tokens=tokens.prompt_tokens,
+            completion_tokens=tokens.completion_tokens,
+            cost_usd=round(cost, 8),
+        )
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:

@@ -26,11 +26,12 @@ from moa.errors import MoaError
 from moa.types import CompareAnswer, CompareRequest, DeltaEvent, Message, SourceEvent
 
 
-def _table(texts: dict[str, str], status: dict[str, str]) -> Table:
+def _table(models: list[str], texts: list[str], status: dict[int, str]) -> Table:
+    """One column per model named, by position: a model named twice is two columns."""
     table = Table(expand=True, show_lines=False)
-    for model in texts:
-        table.add_column(f"{model} · {status.get(model, 'running')}", ratio=1)
-    table.add_row(*(text[-1200:] for text in texts.values()))
+    for index, model in enumerate(models):
+        table.add_column(f"{model} · {status.get(index, 'running')}", ratio=1)
+    table.add_row(*(text[-1200:] for text in texts))
     return table
 
 
@@ -54,26 +55,26 @@ async def run_compare(
         )
     except ValidationError as exc:
         fail("invalid_request", validation_message(exc), EXIT_USAGE)
-    texts = {m: "" for m in models}
-    status: dict[str, str] = {}
+    texts = ["" for _ in models]
+    status: dict[int, str] = {}
     console = Console(stderr=True)
     async with Runtime(settings) as runtime:
         try:
             with Live(
-                _table(texts, status),
+                _table(models, texts, status),
                 console=console,
                 transient=False,
                 auto_refresh=not json_output,
             ) as live:
                 async for event in compare(request, runtime):
-                    if isinstance(event, DeltaEvent):
-                        texts[event.model] += event.content
-                    elif isinstance(event, SourceEvent):
-                        status[event.model] = event.error or f"{event.latency_ms} ms"
+                    if isinstance(event, DeltaEvent) and event.index is not None:
+                        texts[event.index] += event.content
+                    elif isinstance(event, SourceEvent) and event.index is not None:
+                        status[event.index] = event.error or f"{event.latency_ms} ms"
                     elif isinstance(event, CompareAnswer):
                         return _finish(event, json_output)
                     if not json_output:
-                        live.update(_table(texts, status))
+                        live.update(_table(models, texts, status))
         except MoaError as exc:
             print(f"{exc.code}: {exc.message}", file=sys.stderr)
             return EXIT_USAGE if exc.code == "invalid_request" else EXIT_FAILED

@@ -124,6 +124,7 @@ async def admit_chat(
 ) -> Charge:
     """``admit`` for one model with its failover route (chat, or a compatible endpoint's
     plain ``provider/model``)."""
+    app_state(request).runtime.check_timeouts(body)
     return await admit(
         request,
         key,
@@ -138,6 +139,7 @@ async def admit_chat(
 async def admit_compare(
     request: Request, key: ApiKey, body: CompareRequest, *, route: str
 ) -> Charge:
+    app_state(request).runtime.check_timeouts(body)
     return await admit(
         request,
         key,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from moa.providers.base import elapsed_ms
 from moa.server.errors import ApiError
 from moa.server.metrics import Metrics
 from moa.store import ApiKey, Store, UsageRecord
@@ -64,7 +65,7 @@ class Charge:
         self.settled = True
         self.charged = charged
         usage = usage or Usage()
-        latency_ms = int((time.perf_counter() - self.started) * 1000)
+        latency_ms = elapsed_ms(self.started)
         record = UsageRecord(
             request_id=self.request_id,
             key_id=self.key.id,

@@ -16,7 +16,14 @@ __version__ = "0.2.0"  # the one place: pyproject.toml, `moa --version` and the 
 
 from moa.config import Settings, load_settings
 from moa.engine import blend, stream_blend
-from moa.errors import BlendFailed, ConfigError, InvalidRequest, MissingKeyError, MoaError
+from moa.errors import (
+    BlendFailed,
+    ConfigError,
+    InvalidRequest,
+    MissingKeyError,
+    MoaError,
+    RequestFailed,
+)
 from moa.runtime import Runtime
 from moa.types import (
     BlendAnswer,
@@ -47,6 +54,7 @@ __all__ = [
     "Message",
     "MissingKeyError",
     "MoaError",
+    "RequestFailed",
     "RouteEvent",
     "Runtime",
     "Settings",

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from moa.errors import ConfigError
-from moa.types import StrategyName, TokenUsage, Usage
+from moa.types import Layers, Samples, StrategyName, TokenUsage, Usage
 from moa.validation import describe_errors
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "local"]
@@ -127,8 +127,8 @@ class PresetConfig(BaseModel):
     models: list[str] = Field(min_length=1)
     synthesizer: str | None = None
     strategy: StrategyName = "consensus"
-    layers: int = Field(1, ge=1, le=3)
-    samples: int = Field(4, ge=2, le=8)
+    layers: Layers = 1
+    samples: Samples = 4
 
 
 class DefaultsConfig(BaseModel):

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from moa.errors import BlendFailed, MoaError, ProviderError
+from moa.errors import MoaError, ProviderError, RequestFailed
 from moa.providers.base import elapsed_ms
 from moa.references import FenceFilter, strip_fences
 from moa.routing.router import CallOptions, Routed
@@ -131,7 +131,7 @@ class _Blend:
         strategy = get_strategy(self.request.strategy)
         answers = await self._layer(strategy.first_layer(self.request), 0)
         if not answers:
-            raise BlendFailed(f"every source failed: {self._failures(0)}")
+            raise RequestFailed(f"every source failed: {self._failures(0)}")
         early_stopped = False
         for layer in range(1, strategy.refinement_layers(self.request) + 1):
             refined = await self._layer(strategy.refine(self.request, layer, answers), layer)
@@ -146,7 +146,7 @@ class _Blend:
         try:
             outcome = await strategy.synthesize(self.request, answers, synth)
         except ProviderError as exc:
-            raise BlendFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
+            raise RequestFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
         ended = self.sources.in_order()
         degraded = [d for called in ended if (d := called.degraded()) is not None]
         return DoneEvent(
@@ -261,12 +261,12 @@ async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit, request_
     except TimeoutError:
         deadline = f"{request.timeout_s:g} s"
         message = f"the blend passed its deadline of {deadline}"
-        emit(ErrorEvent.of(BlendFailed(message, code="timeout")))
+        emit(ErrorEvent.of(RequestFailed(message, code="timeout")))
     except MoaError as exc:
         emit(ErrorEvent.of(exc))
     except Exception:  # a bug must end the stream cleanly, not hang or leak a traceback
         log.exception("blend failed unexpectedly")
-        failed = BlendFailed("the blend failed unexpectedly", code="internal_error")
+        failed = RequestFailed("the blend failed unexpectedly", code="internal_error")
         emit(ErrorEvent.of(failed))
 
 
@@ -280,4 +280,4 @@ async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendA
             return event.answer("".join(parts))
         elif isinstance(event, ErrorEvent):
             raise event.exception
-    raise BlendFailed("the blend ended without an answer", code="internal_error")
+    raise RequestFailed("the blend ended without an answer", code="internal_error")

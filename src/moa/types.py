@@ -42,6 +42,12 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex[:24]}"
 
 
+# Bounds said once, for every body, preset and plan that takes these fields.
+Layers = Annotated[int, Field(ge=1, le=3)]
+Samples = Annotated[int, Field(ge=2, le=8)]
+Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+MaxTokens = Annotated[int, Field(ge=1, le=32_768)]
+
 MAX_MODELS = 6
 MIN_MODELS = 2
 MAX_FALLBACKS = 5
@@ -207,10 +213,10 @@ class BlendRequest(AnswerOptions):
     models: list[ModelRef] = Field(min_length=1)
     synthesizer: ModelRef | None = None
     strategy: StrategyName = "consensus"
-    layers: int = Field(1, ge=1, le=3)
-    samples: int = Field(4, ge=2, le=8)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    layers: Layers = 1
+    samples: Samples = 4
+    temperature: Temperature = 0.7
+    max_tokens: MaxTokens | None = None
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     quorum: int | None = Field(None, ge=1)
@@ -503,8 +509,8 @@ class _Conversation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     messages: list[Message] = Field(min_length=1)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    temperature: Temperature = 0.7
+    max_tokens: MaxTokens | None = None
     stream: bool = False
     timeout_s: float | None = Field(None, gt=0, le=3600)  # the whole request's deadline
 

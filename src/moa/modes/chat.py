@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
-from moa.errors import BlendFailed
+from moa.errors import RequestFailed
 from moa.modes.running import run_mode
 from moa.providers.base import elapsed_ms
 from moa.runtime import Runtime
@@ -36,7 +36,7 @@ async def run_chat(
         plan = SourcePlan(0, request.spec, tuple(request.messages), request.temperature)
         called = await sources.call(plan, 0, options, deltas=True, report=False)
         if not called.answered:
-            raise BlendFailed(f"{request.model}: {called.error}")
+            raise RequestFailed(f"{request.model}: {called.error}")
         return ChatAnswer(
             id=request_id or new_request_id(),
             model=called.model,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
-from moa.errors import BlendFailed
+from moa.errors import RequestFailed
 from moa.modes.running import run_mode
 from moa.providers.base import elapsed_ms
 from moa.runtime import Runtime
@@ -36,7 +36,7 @@ async def run_compare(
         results = [c.model_result() for c in called]
         ok = [r for r in results if r.status == "ok"]
         if not ok:
-            raise BlendFailed(
+            raise RequestFailed(
                 "every model failed: " + "; ".join(f"{r.model}: {r.error}" for r in results)
             )
         return CompareAnswer(

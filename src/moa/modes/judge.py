@@ -15,14 +15,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from moa import prompts
-from moa.errors import BlendFailed, ProviderError
+from moa.errors import ProviderError, RequestFailed
+from moa.json_reply import extract_json_object
 from moa.modes.running import run_mode
 from moa.providers.base import elapsed_ms
 from moa.references import Reference
 from moa.runtime import Runtime
 from moa.sources import Sources
 from moa.strategies.base import SourcePlan, synthesis_messages
-from moa.structured import extract_json_object
 from moa.types import (
     Event,
     JudgeAnswer,
@@ -98,7 +98,7 @@ async def run_judge(
         answers = [c.model_result() for c in called]
         ok = [a for a in answers if a.status == "ok"]
         if len(ok) < 2:
-            raise BlendFailed(
+            raise RequestFailed(
                 "fewer than two contestants answered; nothing to judge: "
                 + "; ".join(f"{a.model}: {a.error}" for a in answers if a.error)
             )
@@ -128,7 +128,7 @@ async def _verdict(request: JudgeRequest, sources: Sources, ok: list[ModelResult
         try:
             routed = await sources.runtime.router.complete(judge, options, layer=-1)
         except ProviderError as exc:
-            raise BlendFailed(f"the judge failed: {exc}", code="synthesis_failed") from exc
+            raise RequestFailed(f"the judge failed: {exc}", code="synthesis_failed") from exc
         sources.spent(request.judge, routed.completion.usage)
         verdict = parse_verdict(routed.completion.text, ok)
         if verdict is not None:
@@ -136,7 +136,7 @@ async def _verdict(request: JudgeRequest, sources: Sources, ok: list[ModelResult
         if attempt == 0:
             repair = prompts.JUDGE_REPAIR.format(count=len(ok)) + routed.completion.text
             messages = [Message(role="user", content=repair)]
-    raise BlendFailed(
+    raise RequestFailed(
         "the judge did not return a valid verdict, even after one repair attempt",
         code="synthesis_failed",
     )

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 
-from moa.errors import BlendFailed
+from moa.errors import RequestFailed
 from moa.runtime import Runtime
 from moa.sources import Sources
 from moa.streaming import event_stream
@@ -32,7 +32,7 @@ async def run_mode(
                 emit(await work(sources))
         except TimeoutError:
             message = f"the request passed its deadline of {timeout_s:g} s"
-            raise BlendFailed(message, code="timeout") from None
+            raise RequestFailed(message, code="timeout") from None
 
     async for event in event_stream(produce):
         yield event

@@ -83,6 +83,11 @@ class ServerConfig(BaseModel):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_message_chars: int = Field(200_000, ge=1)
     credits: CreditCosts = CreditCosts()
+    # A reservation is a lease its process renews every third of this; one not renewed
+    # for this long belongs to a dead process and any server refunds it.
+    reservation_lease_s: float = Field(30.0, ge=1, le=3600)
+    # SIGTERM: in-flight requests get this long to finish, then end with `shutting_down`.
+    shutdown_grace_s: float = Field(10.0, ge=0, le=3600)
 
 
 class EngineConfig(BaseModel):

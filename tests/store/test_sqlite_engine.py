@@ -74,7 +74,8 @@ async def test_writer_queues_behind_another_writer(sqlite_db: Database) -> None:
         await asyncio.sleep(0.3)
         assert not task.done()
         other.execute("COMMIT")
-        assert await task == 7
+        reservation = await task
+        assert reservation is not None and reservation.remaining == 7
 
 
 async def test_naive_read_modify_write_is_still_serialised(sqlite_db: Database) -> None:

@@ -74,6 +74,7 @@ async def admit(
         planned_calls=planned_calls,
         strategy=strategy,
         models=list(dict.fromkeys(model for _, model in models)),
+        drain=state.drain,
     )
     await charge.reserve()
     return charge

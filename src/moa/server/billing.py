@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from moa.server.drain import Drain
 from moa.server.errors import ApiError
 from moa.server.metrics import Metrics
-from moa.store import ApiKey, Store, UsageRecord
+from moa.store import ApiKey, Reservation, Store, UsageRecord
 from moa.types import Usage
 
 
@@ -31,14 +32,24 @@ class Charge:
     strategy: str | None = None
     models: list[str] = field(default_factory=list)
     request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex[:24]}")
+    drain: Drain | None = None
     started: float = field(default_factory=time.perf_counter)
     completed_calls: int = 0
+    reservation: Reservation | None = None
     remaining: int | None = None
+    charged: int = 0
     settled: bool = False
 
     async def reserve(self) -> None:
-        remaining = await self.store.reserve(self.key.id, self.cost, request_id=self.request_id)
-        if remaining is None:
+        reservation = await self.store.reserve(
+            self.key.id,
+            self.cost,
+            request_id=self.request_id,
+            route=self.route,
+            strategy=self.strategy,
+            models=self.models,
+        )
+        if reservation is None:
             balance = await self.store.balance(self.key.id)
             raise ApiError(
                 402,
@@ -46,7 +57,8 @@ class Charge:
                 f"this request costs {self.cost} credits and the key has {balance}; "
                 "top up with `moa keys top-up`",
             )
-        self.remaining = remaining
+        self.reservation = reservation
+        self.remaining = reservation.remaining
 
     def partial_charge(self) -> int:
         """The share of the price for the calls that finished before the work stopped."""
@@ -57,8 +69,10 @@ class Charge:
 
     async def settle(self, charged: int, status: str, usage: Usage | None = None) -> int:
         """Give back what was not charged and record the request; safe to call twice and
-        shielded from cancellation, so a client that hangs up cannot skip it."""
-        if self.settled:
+        shielded from cancellation, so a client that hangs up cannot skip it. ``charged``
+        afterwards says what was taken: less than asked only if this process stalled past
+        its lease and the key could not cover it (see ``moa.store.reservations``)."""
+        if self.settled or self.reservation is None:
             return self.remaining or 0
         self.settled = True
         usage = usage or Usage()
@@ -77,9 +91,8 @@ class Charge:
             status=status,
         )
         with anyio.CancelScope(shield=True):
-            self.remaining = await self.store.settle(
-                self.key.id, self.cost, charged, request_id=self.request_id, record=record
-            )
+            settlement = await self.store.settle(self.reservation, charged, record=record)
+        self.charged, self.remaining = settlement.charged, settlement.remaining
         self.metrics.observe_request(self.route, self.strategy, status, latency_ms / 1000)
-        self.metrics.credits_charged.inc(charged)
-        return self.remaining or 0
+        self.metrics.credits_charged.inc(self.charged)
+        return self.remaining

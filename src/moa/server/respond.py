@@ -18,7 +18,12 @@ from moa.server.sse import sse_response
 from moa.types import ChunkEvent, DoneEvent, ErrorEvent
 
 T = TypeVar("T")
-ERROR_STATUS = {"invalid_request": 400, "timeout": 504, "insufficient_credits": 402}
+ERROR_STATUS = {
+    "invalid_request": 400,
+    "timeout": 504,
+    "insufficient_credits": 402,
+    "shutting_down": 503,
+}
 
 
 async def respond(

@@ -9,6 +9,7 @@ when several hosts share one database. Use :class:`Store`::
 
 from moa.store.facade import Store
 from moa.store.keys import ApiKey
+from moa.store.reservations import Reservation, Settlement
 from moa.store.usage import UsageRecord
 
-__all__ = ["ApiKey", "Store", "UsageRecord"]
+__all__ = ["ApiKey", "Reservation", "Settlement", "Store", "UsageRecord"]

@@ -9,16 +9,25 @@ the same pool, see :mod:`moa.store.engine`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from moa.store import keys, ledger, usage
+from moa.store import keys, ledger, reservations, usage
 from moa.store.engine import create_tables, make_engine, reader
 from moa.store.keys import ApiKey
+from moa.store.reservations import Reservation, Settlement
 from moa.store.usage import UsageRecord
+
+log = logging.getLogger("moa.store")
+#: Seconds a reservation stays held without renewal (``[server] reservation_lease_s``).
+DEFAULT_LEASE_S = 30.0
+#: Expired reservations refunded per pass; the next pass (a third of a lease later) goes on.
+_REAP_BATCH = 200
 
 
 class Store:
@@ -28,10 +37,15 @@ class Store:
     database; all balance changes are atomic in the database itself.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, lease_s: float = DEFAULT_LEASE_S) -> None:
         """Wrap an engine made by :func:`moa.store.engine.make_engine`;
         prefer :meth:`open`, which also creates the tables."""
+        if lease_s <= 0:
+            raise ValueError(f"lease_s must be positive, got {lease_s}")
         self._engine = engine
+        self.lease_s = lease_s
+        #: Whose leases this store renews: one id per Store (per server process).
+        self.owner = reservations.new_owner()
         self._reader = reader(engine)
         # SQLite has one writer at a time: queue this process's writers here, on the event
         # loop, instead of letting each hold a connection and spin on the file lock (which
@@ -49,12 +63,15 @@ class Store:
             yield conn
 
     @classmethod
-    async def open(cls, database_url: str, *, schema: str | None = None) -> Store:
+    async def open(
+        cls, database_url: str, *, schema: str | None = None, lease_s: float = DEFAULT_LEASE_S
+    ) -> Store:
         """Connect and create missing tables.
 
         ``database_url`` is e.g. ``sqlite+aiosqlite:///moa.db`` or
         ``postgresql+asyncpg://user@host/db``; ``schema`` (PostgreSQL only)
-        namespaces the tables, created if needed.
+        namespaces the tables, created if needed. ``lease_s``: how long a reservation
+        stays held unless renewed (see :meth:`keep_leases`).
         """
         engine = make_engine(database_url, schema=schema)
         try:
@@ -62,7 +79,7 @@ class Store:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, lease_s=lease_s)
 
     async def close(self) -> None:
         """Close all pooled connections."""
@@ -116,31 +133,82 @@ class Store:
     # -- ledger -------------------------------------------------------------
 
     async def reserve(
-        self, key_id: str, credits: int, *, request_id: str | None = None
-    ) -> int | None:
-        """Atomically take credits before doing work; the remaining balance, or
-        None if the balance is too low or the key is revoked. KeyError: unknown
-        key; ValueError: ``credits <= 0``."""
-        async with self._write() as conn:
-            return await ledger.reserve(conn, key_id, credits, request_id=request_id)
-
-    async def settle(
         self,
         key_id: str,
-        reserved: int,
-        charged: int,
+        credits: int,
         *,
         request_id: str | None = None,
-        record: UsageRecord | None = None,
-    ) -> int:
-        """Give back ``reserved - charged`` (``0 <= charged <= reserved``) and, if given,
-        store the request's usage record in the same transaction, so the ledger and the
-        usage records can never disagree; returns the balance."""
+        route: str = "",
+        strategy: str | None = None,
+        models: Sequence[str] = (),
+    ) -> Reservation | None:
+        """Atomically take credits before doing work, as a lease this store renews (run
+        :meth:`keep_leases` while requests run). None if the balance is too low or the key
+        is revoked. KeyError: unknown key; ValueError: ``credits < 0``. ``route``,
+        ``strategy`` and ``models`` describe the request in its usage record should this
+        process die before settling."""
         async with self._write() as conn:
-            balance = await ledger.settle(conn, key_id, reserved, charged, request_id=request_id)
-            if record is not None:
-                await usage.record_usage(conn, record)
-            return balance
+            return await reservations.reserve(
+                conn,
+                key_id=key_id,
+                credits=credits,
+                request_id=request_id or f"req_{uuid.uuid4().hex[:24]}",
+                route=route,
+                strategy=strategy,
+                models=models,
+                owner=self.owner,
+                lease_s=self.lease_s,
+            )
+
+    async def settle(
+        self, reservation: Reservation, charged: int, *, record: UsageRecord | None = None
+    ) -> Settlement:
+        """Keep ``charged`` (``0 <= charged <= reservation.credits``), refund the rest and,
+        if given, store the request's usage record in the same transaction, so the ledger
+        and the usage records can never disagree."""
+        async with self._write() as conn:
+            return await reservations.settle(conn, reservation, charged, record)
+
+    async def renew_leases(self) -> int:
+        """Extend every reservation this store holds by a lease; how many there were."""
+        async with self._write() as conn:
+            return await reservations.renew(conn, self.owner, self.lease_s)
+
+    async def reap_expired(self, limit: int = _REAP_BATCH) -> list[str]:
+        """Refund up to ``limit`` reservations whose lease ran out (their process died),
+        one transaction each, recording them ``interrupted``; their request ids."""
+        reaped: list[str] = []
+        while len(reaped) < limit:
+            async with self._write() as conn:
+                request_id = await reservations.reap_one(conn)
+            if request_id is None:
+                break
+            reaped.append(request_id)
+        if reaped:
+            log.warning("refunded %d reservation(s) of dead processes", len(reaped))
+        return reaped
+
+    @asynccontextmanager
+    async def keep_leases(self) -> AsyncIterator[None]:
+        """While inside: refund dead processes' reservations now, then every third of a
+        lease renew this store's leases and refund newly expired ones. Every server
+        process runs this for its lifetime."""
+        await self.reap_expired()
+        task = asyncio.create_task(self._tend_leases(), name="moa-leases")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _tend_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await self.renew_leases()
+                await self.reap_expired()
+            except Exception:  # a database blip must not stop renewal for good
+                log.exception("renewing reservation leases failed; retrying")
 
     async def balance(self, key_id: str) -> int:
         """Current balance. KeyError: unknown key."""

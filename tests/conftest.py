@@ -36,7 +36,7 @@ def fake_settings(upstream: ScriptedUpstream, **sections: Any) -> Settings:
             "fake": {"kind": "openai", "base_url": upstream.base_url, "api_key": "sk-fake"},
             "spare": {"kind": "openai", "base_url": upstream.base_url, "api_key": "sk-spare"},
         },
-        "engine": {"retry_backoff_s": 0.01, "retry_backoff_max_s": 0.05},
+        "engine": {"retry_backoff_s": 0.01, "retry_backoff_max_s": 0.05, "min_timeout_s": 0.01},
     }
     for name, section in sections.items():
         merged = dict(data.get(name, {}))

@@ -6,13 +6,14 @@ Nothing else in moa reads the environment: the variables a provider needs are co
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from moa.errors import ConfigError
 from moa.types import StrategyName
@@ -51,6 +52,10 @@ BUILTIN_PROVIDERS: dict[str, ProviderConfig] = {
     "llamacpp": ProviderConfig(base_url="http://127.0.0.1:8080/v1", api_key="llamacpp"),
     "local": ProviderConfig(kind="local"),
 }
+# Built-ins that need no key: on a server they would let any client reach services on the
+# server's own ports (or burn its CPU on the embedded model), so HTTP clients get them
+# only when moa.toml declares them.
+KEYLESS_PROVIDERS = frozenset({"local", "ollama", "vllm", "llamacpp"})
 
 
 class ModelConfig(BaseModel):
@@ -82,6 +87,8 @@ class ServerConfig(BaseModel):
     ip_rate_limit_per_minute: int | None = Field(None, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_message_chars: int = Field(200_000, ge=1)
+    key_inflight: int = Field(16, ge=1)  # concurrent paid requests per key
+    trusted_proxies: list[str] = []  # IPs or CIDRs whose X-Forwarded-For is believed
     credits: CreditCosts = CreditCosts()
     # A reservation is a lease its process renews every third of this; one not renewed
     # for this long belongs to a dead process and any server refunds it.
@@ -89,11 +96,22 @@ class ServerConfig(BaseModel):
     # SIGTERM: in-flight requests get this long to finish, then end with `shutting_down`.
     shutdown_grace_s: float = Field(10.0, ge=0, le=3600)
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from exc
+        return value
+
 
 class EngineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source_timeout_s: float = Field(60.0, gt=0)
+    min_timeout_s: float = Field(1.0, gt=0)  # the least a request may ask for
     synthesis_timeout_s: float = Field(120.0, gt=0)
     connect_timeout_s: float = Field(10.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
@@ -137,10 +155,35 @@ class Settings(BaseModel):
     defaults: DefaultsConfig = DefaultsConfig()
     env: dict[str, str] = Field(default_factory=dict, exclude=True)
     source: str = "defaults"
+    _for_clients: bool = PrivateAttr(False)
 
     def provider(self, name: str) -> ProviderConfig | None:
-        """moa.toml's provider of this name, else the built-in one."""
-        return self.providers.get(name) or BUILTIN_PROVIDERS.get(name)
+        """moa.toml's provider of this name, else the built-in one (keyless built-ins only
+        if declared, when serving clients)."""
+        if name in self.providers:
+            return self.providers[name]
+        if self._for_clients and name in KEYLESS_PROVIDERS:
+            return None
+        return BUILTIN_PROVIDERS.get(name)
+
+    def provider_names(self) -> list[str]:
+        """Every provider name a model id may use."""
+        return sorted(n for n in {*BUILTIN_PROVIDERS, *self.providers} if self.provider(n))
+
+    def for_clients(self) -> Settings:
+        """These settings as a server applies them to HTTP clients: keyless built-ins need
+        a ``[providers.<name>]`` in moa.toml, except that with no moa.toml at all the
+        embedded model is declared (the zero-config demo)."""
+        providers = dict(self.providers)
+        if self.source == "defaults":
+            providers.setdefault("local", BUILTIN_PROVIDERS["local"])
+        served = self.model_copy(update={"providers": providers})
+        served._for_clients = True
+        return served
+
+    @property
+    def serves_clients(self) -> bool:
+        return self._for_clients
 
     def price(self, model_id: str) -> ModelConfig:
         return self.models.get(model_id) or ModelConfig()

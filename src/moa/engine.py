@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Literal
+from contextlib import aclosing
+from typing import Any, Literal
 
 from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
-from moa.routing.router import CallOptions, Routed
+from moa.routing.router import CallOptions, Routed, with_timeout
 from moa.runtime import Runtime
 from moa.strategies import get_strategy
 from moa.strategies.base import Answer, DeltaFilter, SourcePlan
@@ -25,6 +25,7 @@ from moa.types import (
     BlendAnswer,
     BlendRequest,
     ChunkEvent,
+    DegradedSource,
     DoneEvent,
     ErrorEvent,
     Event,
@@ -32,9 +33,11 @@ from moa.types import (
     Message,
     SourceEvent,
     SourceResult,
+    SourceSpec,
     SynthesisEvent,
     SynthesisInfo,
     TokenUsage,
+    new_request_id,
 )
 
 Emit = Callable[[Event], None]
@@ -44,21 +47,27 @@ log = logging.getLogger("moa.engine")
 class _Synth:
     """The synthesizer as strategies see it: calls routed, streamed text sent as chunks."""
 
-    def __init__(self, blend: _Blend) -> None:
+    def __init__(self, blend: _Blend, spec: SourceSpec) -> None:
         self._blend = blend
-        self.spec = blend.request.synthesizer_spec
+        self.spec = spec
         self.model = self.spec.model
         self.usage = TokenUsage()
         self.latency_ms = 0
 
-    def _options(self, messages: Sequence[Message]) -> CallOptions:
-        return CallOptions(
+    def _options(
+        self, messages: Sequence[Message], response_format: dict[str, Any] | None = None
+    ) -> CallOptions:
+        request = self._blend.request
+        options = CallOptions(
             messages=messages,
-            temperature=self._blend.request.temperature,
-            max_tokens=self._blend.request.max_tokens,
-            timeout_s=self._blend.request.synthesis_timeout_s
-            or self._blend.runtime.settings.engine.synthesis_timeout_s,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            timeout_s=0,
+            response_format=response_format,
+            seed=request.seed,
         )
+        configured = self._blend.runtime.settings.engine.synthesis_timeout_s
+        return with_timeout(options, request.synthesis_timeout_s, configured)
 
     def _account(self, routed: Routed) -> None:
         self.model = routed.model
@@ -66,22 +75,29 @@ class _Synth:
         self.latency_ms += routed.completion.latency_ms
         self._blend.tally.add(routed.model, routed.completion.usage)
 
-    async def complete(self, messages: Sequence[Message]) -> str:
+    async def complete(
+        self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
+    ) -> str:
         routed = await self._blend.runtime.router.complete(
-            self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
+            self.spec,
+            self._options(messages, response_format),
+            on_route=self._blend.emit,
+            layer=-1,
         )
         self._account(routed)
         return routed.completion.text
 
     async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:
         router = self._blend.runtime.router
-        async for piece in router.stream(
+        streaming = router.stream(
             self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
-        ):
-            if isinstance(piece, Routed):
-                self._account(piece)
-                return piece.completion.text
-            self.show(shown(piece) if shown else piece)
+        )
+        async with aclosing(streaming) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, Routed):
+                    self._account(piece)
+                    return piece.completion.text
+                self.show(shown(piece) if shown else piece)
         raise ProviderError("synthesis stream ended without an answer", model=self.model)
 
     def show(self, text: str) -> None:
@@ -90,12 +106,16 @@ class _Synth:
 
 
 class _Blend:
-    def __init__(self, request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+    def __init__(
+        self, request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str
+    ) -> None:
         self.request = request
+        self.request_id = request_id
         self.runtime = runtime
         self.emit = emit
         self.tally = Tally(runtime.settings)
         self.results: list[tuple[int, int, SourceResult]] = []
+        self.degraded: list[tuple[int, int, DegradedSource]] = []
         self.started = time.perf_counter()
 
     async def run(self) -> DoneEvent:
@@ -110,25 +130,37 @@ class _Blend:
                 early_stopped = True
                 break
             answers = refined
-        synth = _Synth(self)
+        synth = _Synth(self, self._synthesizer(answers))
+        if not strategy.calls_synthesizer:
+            synth.model = f"moa/{strategy.name}"
         self.emit(SynthesisEvent(strategy=self.request.strategy, model=synth.model))
         try:
             outcome = await strategy.synthesize(self.request, answers, synth)
         except ProviderError as exc:
             raise BlendFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
         return DoneEvent(
-            id=f"blend_{uuid.uuid4().hex[:24]}",
+            id=self.request_id,
             strategy=self.request.strategy,
             council=outcome.council,
             best_of_pick=outcome.best_of_pick,
+            vote=outcome.vote,
             sources=[result for _, _, result in sorted(self.results, key=lambda r: r[:2])],
             synthesis=SynthesisInfo(
                 model=synth.model, latency_ms=synth.latency_ms, usage=synth.usage
             ),
             usage=self.tally.usage,
             early_stopped=early_stopped,
+            degraded=bool(self.degraded),
+            degraded_sources=[d for _, _, d in sorted(self.degraded, key=lambda r: r[:2])],
             latency_ms=int((time.perf_counter() - self.started) * 1000),
         )
+
+    def _synthesizer(self, answers: Sequence[Answer]) -> SourceSpec:
+        """The synthesizer the request named, else the first source that answered: a
+        model that just failed would most likely fail the synthesis too."""
+        if self.request.synthesizer is not None:
+            return self.request.synthesizer_spec
+        return min(answers, key=lambda a: a.index).spec
 
     def _failures(self, layer: int) -> str:
         failed = [r for _, _, r in self.results if r.layer == layer and r.status == "error"]
@@ -173,12 +205,16 @@ class _Blend:
 
     async def _source(self, plan: SourcePlan, layer: int) -> Answer | None:
         started = time.perf_counter()
-        options = CallOptions(
-            messages=plan.messages,
-            temperature=plan.temperature,
-            max_tokens=self.request.max_tokens,
-            timeout_s=self.request.source_timeout_s
-            or self.runtime.settings.engine.source_timeout_s,
+        options = with_timeout(
+            CallOptions(
+                messages=plan.messages,
+                temperature=plan.temperature,
+                max_tokens=self.request.max_tokens,
+                timeout_s=0,
+                seed=None if self.request.seed is None else self.request.seed + plan.index,
+            ),
+            self.request.source_timeout_s,
+            self.runtime.settings.engine.source_timeout_s,
         )
         try:
             routed = await self.runtime.router.complete(
@@ -216,7 +252,11 @@ class _Blend:
             )
         )
         return Answer(
-            index=plan.index, model=routed.model, text=completion.text, sample=plan.sample
+            index=plan.index,
+            model=routed.model,
+            text=completion.text,
+            spec=plan.spec,
+            sample=plan.sample,
         )
 
     def _record_failure(
@@ -252,6 +292,10 @@ class _Blend:
             sample=plan.sample,
         )
         self.results.append((layer, plan.index, result))
+        degraded = DegradedSource(
+            model=model, layer=layer, sample=plan.sample, status=status, error=error
+        )
+        self.degraded.append((layer, plan.index, degraded))
         shown = "straggler" if status == "cut" else error
         self.emit(
             SourceEvent(
@@ -266,14 +310,15 @@ class _Blend:
 
 
 async def stream_blend(
-    request: BlendRequest, runtime: Runtime | None = None
+    request: BlendRequest, runtime: Runtime | None = None, *, request_id: str | None = None
 ) -> AsyncGenerator[Event, None]:
     """Run a blend, yielding its events: source, route, layer, synthesis, chunk, then done
-    or error. Stop iterating (or cancel) and every upstream call is cancelled."""
+    or error. Stop iterating (or cancel) and every upstream call is cancelled. The answer's
+    ``id`` is ``request_id`` (a server passes its request's), else a new one."""
     rt = runtime if runtime is not None else Runtime.from_settings()
 
     async def work(emit: Emit) -> None:
-        await _produce(request, rt, emit)
+        await _produce(request, rt, emit, request_id or new_request_id())
 
     try:
         async for event in event_stream(work):
@@ -283,20 +328,22 @@ async def stream_blend(
             await rt.aclose()
 
 
-async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str) -> None:
     """Run the blend; a failure becomes the stream's last event, never an exception."""
     try:
         await runtime.prepare(request)
         async with asyncio.timeout(request.timeout_s):
-            emit(await _Blend(request, runtime, emit).run())
+            emit(await _Blend(request, runtime, emit, request_id).run())
     except TimeoutError:
         deadline = f"{request.timeout_s:g} s"
-        emit(ErrorEvent(code="timeout", message=f"the blend passed its deadline of {deadline}"))
+        message = f"the blend passed its deadline of {deadline}"
+        emit(ErrorEvent.of(BlendFailed(message, code="timeout")))
     except MoaError as exc:
-        emit(ErrorEvent(code=exc.code, message=exc.message))
+        emit(ErrorEvent.of(exc))
     except Exception:  # a bug must end the stream cleanly, not hang or leak a traceback
         log.exception("blend failed unexpectedly")
-        emit(ErrorEvent(code="internal_error", message="the blend failed unexpectedly"))
+        failed = BlendFailed("the blend failed unexpectedly", code="internal_error")
+        emit(ErrorEvent.of(failed))
 
 
 async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendAnswer:
@@ -308,13 +355,5 @@ async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendA
         elif isinstance(event, DoneEvent):
             return event.answer("".join(parts))
         elif isinstance(event, ErrorEvent):
-            raise _error_for(event)
+            raise event.exception
     raise BlendFailed("the blend ended without an answer", code="internal_error")
-
-
-def _error_for(event: ErrorEvent) -> MoaError:
-    if event.code == "invalid_request":
-        from moa.errors import InvalidRequest
-
-        return InvalidRequest(event.message)
-    return BlendFailed(event.message, code=event.code)

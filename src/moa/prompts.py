@@ -95,6 +95,14 @@ SELF_MOA_AGENTS: tuple[str, ...] = (
 )
 SELF_MOA_OFFSETS: tuple[float, ...] = (-0.25, 0.0, 0.25, 0.45, 0.15, 0.35, -0.1, 0.3)
 
+# Why: vote counts final answers without a synthesizer, so each source must state its answer
+# in a form a parser finds: reasoning first (it helps), then one marked line at the very end.
+VOTE = (
+    "Answer the user's last message. Think it through step by step if that helps, then end "
+    "your reply with one final line of the form `ANSWER: <your final answer>`, giving only "
+    "the answer itself on that line (a number, a word, a letter or a short phrase)."
+)
+
 # Why: the judge compares contestants blind (numbered) and must return parseable JSON.
 JUDGE = (
     "You judge answers from several AI assistants to the user's last message; they are "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from moa.config import Settings, load_settings
+from moa.errors import InvalidRequest
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers
 from moa.routing.router import Router
@@ -30,9 +31,23 @@ class Runtime:
     def from_settings(cls, settings: Settings | None = None) -> Runtime:
         return cls(settings if settings is not None else load_settings())
 
-    def check(self, request: BlendRequest) -> None:
-        """Fail before any work if a model of the request cannot be called."""
+    def check(self, request: BlendRequest, field_prefix: str = "") -> None:
+        """Fail before any work if a model of the request cannot be called or a timeout
+        it sets is below the floor."""
+        self.check_timeouts(request, field_prefix)
         self.check_models(self._models(request))
+
+    def check_timeouts(self, request: BlendRequest, field_prefix: str = "") -> None:
+        """A request may shorten its timeouts, not below ``[engine] min_timeout_s``: a
+        call cut after a nanosecond costs the upstream work and proves nothing."""
+        floor = self.settings.engine.min_timeout_s
+        for name in ("timeout_s", "source_timeout_s", "synthesis_timeout_s"):
+            value = getattr(request, name)
+            if value is not None and value < floor:
+                raise InvalidRequest(
+                    f"{field_prefix}{name}: must be at least {floor:g} s (this server's "
+                    f"[engine] min_timeout_s), got {value:g}"
+                )
 
     def check_models(self, models: list[str]) -> None:
         for model in models:

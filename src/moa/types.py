@@ -6,11 +6,23 @@ these pydantic models, so the contract in DESIGN.md is written down exactly once
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
-StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa"]
+from moa.errors import MoaError
+
+StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa", "vote"]
 STRATEGIES: tuple[StrategyName, ...] = (
     "consensus",
     "council",
@@ -18,29 +30,77 @@ STRATEGIES: tuple[StrategyName, ...] = (
     "chain",
     "moa",
     "self_moa",
+    "vote",
 )
 Role = Literal["system", "user", "assistant"]
 
+
+def new_request_id() -> str:
+    """One id per request: the answer's ``id``, the usage record, the log line and the
+    ``X-Request-ID`` header all carry it."""
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
 MAX_MODELS = 6
 MIN_MODELS = 2
+MAX_FALLBACKS = 5
+
+
+def check_encodable(text: str) -> str:
+    """Text moa must send upstream has to be valid Unicode: a lone UTF-16 surrogate (which
+    JSON's ``\\ud800`` escape can smuggle in) cannot be encoded, and sending it would fail
+    the call for a reason that is the request's, not the upstream's."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains text that is not valid Unicode (a lone surrogate at position "
+            f"{exc.start}); send UTF-8 text"
+        ) from None
+    return text
 
 
 class Message(BaseModel):
-    """One OpenAI-style chat message."""
+    """One OpenAI-style chat message. ``developer`` (OpenAI's newer name for system) is
+    read as ``system``; a ``tool`` result is passed on as a user turn that says what it is,
+    since a blend calls no tools and its sources would refuse a bare tool message."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     role: Role
-    content: str
+    content: Annotated[str, AfterValidator(check_encodable)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_roles(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("role") in ("developer", "tool"):
+            value = dict(value)
+            if value["role"] == "developer":
+                value["role"] = "system"
+            else:
+                value["role"] = "user"
+                value["content"] = f"Tool result:\n{_text(value.get('content'))}"
+        return value
 
     @field_validator("content", mode="before")
     @classmethod
     def _flatten_parts(cls, value: Any) -> Any:
         """Accept OpenAI's list-of-parts content by joining its text parts."""
-        if isinstance(value, list):
-            parts = [p.get("text", "") for p in value if isinstance(p, dict)]
-            return "".join(str(p) for p in parts)
-        return value
+        return _text(value) if isinstance(value, list) else value
+
+
+def _text(content: Any) -> Any:
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return "".join(str(p) for p in parts)
+    return "" if content is None else content
+
+
+MODEL_ID_SCHEMA: dict[str, Any] = {
+    "pattern": r"^[a-z0-9_-]{1,32}/[A-Za-z0-9._:@+-][A-Za-z0-9._:@+/-]{0,199}$",
+    "maxLength": 233,
+    "description": "Model id, 'provider/model'. No segment of the model part may be '..'.",
+}
 
 
 class SourceSpec(BaseModel):
@@ -48,8 +108,8 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(min_length=3)
-    fallback: tuple[str, ...] = ()
+    model: str = Field(min_length=3, json_schema_extra=MODEL_ID_SCHEMA)
+    fallback: tuple[str, ...] = Field((), max_length=MAX_FALLBACKS)
 
     @field_validator("model", "fallback")
     @classmethod
@@ -60,11 +120,28 @@ class SourceSpec(BaseModel):
         return value
 
 
+_PROVIDER = re.compile(r"[a-z0-9_-]{1,32}")
+_MODEL = re.compile(r"[A-Za-z0-9._:@+/-]{1,200}")
+MODEL_ID_RULE = (
+    "a model id is 'provider/model': provider 1-32 of a-z 0-9 _ -, model 1-200 of "
+    "A-Z a-z 0-9 . _ : @ + / -, with no '..' segment and no leading '/'"
+)
+
+
 def check_model_id(model_id: str) -> str:
-    """Model ids are ``provider/model``; say so when one is not."""
+    """Model ids are ``provider/model`` with bounded length and charset: they become
+    metric labels, database rows and (for some providers) URL paths, so an id a client
+    sends must not be able to grow any of them or walk out of the provider's API."""
     provider, _, name = model_id.partition("/")
-    if not provider or not name:
-        raise ValueError(f"model id {model_id!r} must look like 'provider/model'")
+    valid = (
+        _PROVIDER.fullmatch(provider) is not None
+        and _MODEL.fullmatch(name) is not None
+        and not name.startswith("/")
+        and ".." not in name.split("/")
+    )
+    if not valid:
+        shown = model_id if len(model_id) <= 80 else model_id[:80] + "..."
+        raise ValueError(f"{shown!r} is not a valid model id: {MODEL_ID_RULE}")
     return model_id
 
 
@@ -77,7 +154,16 @@ def as_spec(ref: ModelRef) -> SourceSpec:
 
 
 class BlendRequest(BaseModel):
-    """The body of a blend, as DESIGN.md names its fields."""
+    """The body of a blend.
+
+    Per strategy: consensus, council, best_of, chain and moa take 2-6 `models`; moa also
+    `layers` 1-3 (calls = models x (layers + 1) + 1); self_moa takes exactly 1 model and
+    `samples` 2-8. A model is an id or `{"model", "fallback": [up to 5 ids]}`; a model id
+    is `provider/model` (provider 1-32 of a-z 0-9 _ -; model 1-200 of A-Z a-z 0-9 . _ : @
+    + / - with no `..` segment and no leading `/`). `timeout_s`, `source_timeout_s` and
+    `synthesis_timeout_s` are at least the server's `[engine] min_timeout_s` (default 1).
+    Without `synthesizer`, the first source that answered synthesizes.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -95,6 +181,7 @@ class BlendRequest(BaseModel):
     timeout_s: float | None = Field(None, gt=0, le=3600)
     source_timeout_s: float | None = Field(None, gt=0, le=3600)
     synthesis_timeout_s: float | None = Field(None, gt=0, le=3600)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -125,6 +212,12 @@ class BlendRequest(BaseModel):
         if self.strategy == "self_moa":
             if count != 1:
                 raise ValueError(f"models: strategy 'self_moa' takes exactly 1 model, got {count}")
+        elif self.strategy == "vote":
+            if count > MAX_MODELS:
+                raise ValueError(
+                    f"models: strategy 'vote' takes 1 model (sampled `samples` times) or "
+                    f"{MIN_MODELS}-{MAX_MODELS} models, got {count}"
+                )
         elif not MIN_MODELS <= count <= MAX_MODELS:
             raise ValueError(
                 f"models: strategy {self.strategy!r} takes {MIN_MODELS}-{MAX_MODELS} models, "
@@ -142,8 +235,13 @@ class BlendRequest(BaseModel):
         return [as_spec(m) for m in self.models]
 
     @property
+    def sampled(self) -> bool:
+        """One model answers ``samples`` times: self_moa, and vote over a single model."""
+        return self.strategy == "self_moa" or (self.strategy == "vote" and len(self.models) == 1)
+
+    @property
     def source_count(self) -> int:
-        return self.samples if self.strategy == "self_moa" else len(self.models)
+        return self.samples if self.sampled else len(self.models)
 
     @property
     def synthesizer_spec(self) -> SourceSpec:
@@ -193,12 +291,35 @@ class Usage(BaseModel):
 
 
 class CouncilResult(BaseModel):
-    """The council synthesizer's structured verdict."""
+    """The council synthesizer's structured verdict. ``structured`` is false when the
+    synthesizer never produced valid JSON: ``final_answer`` is then its plain text."""
 
     final_answer: str
     agreement_points: list[str] = []
     disagreement_points: list[str] = []
     follow_up_questions: list[str] = []
+    structured: bool = True
+
+
+class VoteResult(BaseModel):
+    """The tally of a ``vote`` blend: the winning normalised answer, every answer's count
+    (most votes first), and the winner's share of the answers counted."""
+
+    answer: str
+    votes: dict[str, int]
+    agreement: float
+
+
+class DegradedSource(BaseModel):
+    """A source whose answer the final answer lacks, and why: ``failed`` (its calls
+    failed), ``skipped`` (its breaker was open, no call made) or ``cut`` (a straggler cut
+    by the quorum)."""
+
+    model: str
+    layer: int
+    sample: int | None = None
+    status: Literal["failed", "skipped", "cut"]
+    error: str
 
 
 class _AnswerFields(BaseModel):
@@ -208,10 +329,13 @@ class _AnswerFields(BaseModel):
     strategy: StrategyName
     council: CouncilResult | None = None
     best_of_pick: str | None = None
+    vote: VoteResult | None = None
     sources: list[SourceResult]
     synthesis: SynthesisInfo
     usage: Usage
     early_stopped: bool = False
+    degraded: bool = False
+    degraded_sources: list[DegradedSource] = []
     credits_charged: int = 0
     credits_remaining: int | None = None
     latency_ms: int = 0
@@ -280,9 +404,23 @@ class DoneEvent(_AnswerFields):
 
 
 class ErrorEvent(BaseModel):
+    """The work failed; ``exception`` is the error itself, so the Python API re-raises
+    exactly what happened (a ``MissingKeyError`` stays one)."""
+
     event: Literal["error"] = "error"
     code: str
     message: str
+    _exception: MoaError | None = PrivateAttr(None)
+
+    @classmethod
+    def of(cls, exc: MoaError) -> ErrorEvent:
+        event = cls(code=exc.code, message=exc.message)
+        event._exception = exc
+        return event
+
+    @property
+    def exception(self) -> MoaError:
+        return self._exception or MoaError(self.message, code=self.code)
 
 
 Event = Annotated[

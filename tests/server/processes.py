@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import httpx
+
 from moa.testing import ScriptedUpstream
 
 MOA = str(Path(sys.executable).with_name("moa"))
@@ -61,7 +63,17 @@ class MoaProcess:
         async with asyncio.timeout(60):
             line = await asyncio.to_thread(self._announcement)
         self.url = line.removeprefix(_ANNOUNCEMENT).split()[0]
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
+            await eventually(lambda: self._ready(http), within=60, message="moa serve is ready")
         return self
+
+    async def _ready(self, http: httpx.AsyncClient) -> bool:
+        """The socket is bound before the app has started; wait until it answers."""
+        try:
+            return (await http.get("/healthz")).status_code == 200
+        except httpx.TransportError:
+            assert self.process.poll() is None, f"moa serve died:\n{self.log.read_text()}"
+            return False
 
     def _spawn(self) -> subprocess.Popen[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOA_")}

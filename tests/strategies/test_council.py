@@ -1,4 +1,5 @@
-"""council: the synthesizer's JSON verdict, parsed robustly, repaired once, or a clear failure."""
+"""council: the synthesizer's JSON verdict, asked for by schema, parsed robustly, repaired
+once, else the synthesizer's text with ``structured: false``: the blend always answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from moa.engine import blend
 from moa.runtime import Runtime
 from moa.testing import ScriptedUpstream
 from moa.types import BlendRequest
-from tests.helpers import collect, content_of, error_of, request
+from tests.helpers import collect, content_of, done_of, error_of, request
 
 VERDICT = {
     "final_answer": "Paris is the capital of France.",
@@ -39,7 +40,7 @@ async def test_council_reads_json_in_a_fence_after_leading_prose(
     upstream.script("judge", content=reply)
     answer = await blend(council_request(), runtime)
     assert answer.council is not None
-    assert answer.council.model_dump() == VERDICT
+    assert answer.council.model_dump() == {**VERDICT, "structured": True}
     assert answer.content == VERDICT["final_answer"]
     assert len(upstream.calls("judge")) == 1, "a parseable reply needs no repair"
 
@@ -60,16 +61,42 @@ async def test_an_unparseable_verdict_gets_one_repair_call_whose_json_is_used(
     first, repair = upstream.calls("judge")
     broken = repairs_only(first.body)
     assert broken in repair.messages[-1]["content"], "the repair call shows the broken reply"
-    assert answer.council is not None and answer.council.model_dump() == VERDICT
+    assert answer.council is not None
+    assert answer.council.model_dump() == {**VERDICT, "structured": True}
     assert answer.content == VERDICT["final_answer"]
 
 
-async def test_two_unparseable_verdicts_end_in_synthesis_failed(
+async def test_a_synthesizer_that_never_writes_json_still_answers_with_its_text(
     upstream: ScriptedUpstream, runtime: Runtime
 ) -> None:
-    upstream.script("judge", content="I think Paris, but I cannot write JSON today.")
+    text = "I think Paris, but I cannot write JSON today."
+    upstream.script("judge", content=text)
     events = await collect(council_request(), runtime)
-    error = error_of(events)
-    assert error.code == "synthesis_failed"
-    assert "JSON" in error.message and "repair" in error.message
+    done = done_of(events)
+    assert done.council is not None
+    assert done.council.model_dump() == {
+        "final_answer": text,
+        "agreement_points": [],
+        "disagreement_points": [],
+        "follow_up_questions": [],
+        "structured": False,
+    }
+    assert content_of(events) == text
     assert len(upstream.calls("judge")) == 2, "exactly one repair attempt"
+
+
+async def test_a_verdict_cut_short_keeps_its_final_answer_when_unstructured(
+    upstream: ScriptedUpstream, runtime: Runtime
+) -> None:
+    upstream.script("judge", content='{"final_answer": "Paris, \\"the city\\".", "agree')
+    answer = await blend(council_request(), runtime)
+    assert answer.council is not None and answer.council.structured is False
+    assert answer.content == 'Paris, "the city".'
+
+
+async def test_a_failing_synthesizer_still_fails_the_council(
+    upstream: ScriptedUpstream, runtime: Runtime
+) -> None:
+    upstream.script("judge", status=401, error_message="bad key")
+    events = await collect(council_request(), runtime)
+    assert error_of(events).code == "synthesis_failed"

@@ -56,7 +56,9 @@ def blend_command(
         ),
     ] = None,
     layers: Annotated[int, typer.Option(help="MoA refinement layers (1-3).")] = 1,
-    samples: Annotated[int, typer.Option(help="self_moa samples (2-8).")] = 4,
+    samples: Annotated[
+        int, typer.Option(help="Samples of the one model in self_moa or vote (2-8).")
+    ] = 4,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0-2).")] = 0.7,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per call.")] = None,
     quorum: Annotated[int | None, typer.Option(help="Synthesize once this many answered.")] = None,

@@ -1,25 +1,16 @@
-"""``moa serve``: the HTTP API and playground under uvicorn.
-
-The address is announced once the socket is bound (so ``--port 0`` prints the real port,
-and a busy port fails before anything claims to be serving). SIGTERM drains each worker
-(see ``moa.server.drain``); uvicorn's own shutdown deadline only backs it up.
-"""
+"""``moa serve``: the HTTP API and playground under uvicorn."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+import copy
+import socket
+from typing import Annotated, Any, Literal
 
 import typer
 
-from moa.cli.common import ConfigOption, settings_or_exit
+from moa.cli.common import EXIT_FAILED, ConfigOption, fail, settings_or_exit
 
-if TYPE_CHECKING:
-    import socket
-
-    import uvicorn
-
-#: Seconds uvicorn waits for connections after moa's drain has ended every request.
-_BACKSTOP_S = 5
+LogFormat = Literal["text", "json"]
 
 
 def serve_command(
@@ -28,6 +19,9 @@ def serve_command(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default from moa.toml).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Request log lines as text or json.")
+    ] = "text",
     config: ConfigOption = None,
 ) -> None:
     """Serve the API, the OpenAI-compatible endpoint and the playground."""
@@ -35,52 +29,65 @@ def serve_command(
 
     import uvicorn
 
+    if log_format not in ("text", "json"):
+        fail("invalid_request", f"--log-format: {log_format!r} is not one of text, json", 2)
     settings = settings_or_exit(config)
     if config:
         os.environ["MOA_CONFIG"] = config  # worker processes rebuild Settings from it
     bind_host = host or settings.server.host
     bind_port = settings.server.port if port is None else port
+    listening = _listen(bind_host, bind_port)  # fail here, before saying we serve
+    uvicorn_config = uvicorn.Config(
+        "moa.server.app:create_app",
+        factory=True,
+        workers=workers,
+        log_config=log_config(log_format),
+        access_log=False,  # moa logs its own line per request, with the request id
+        proxy_headers=False,  # X-Forwarded-For is moa's to judge ([server] trusted_proxies)
+        timeout_graceful_shutdown=5,
+    )
+    shown_port = listening.getsockname()[1]
+    print(f"moa serving on http://{bind_host}:{shown_port} (config: {settings.source})")
+    server = uvicorn.Server(uvicorn_config)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
 
-    def uvicorn_config(app: Any, **extra: Any) -> uvicorn.Config:
-        return uvicorn.Config(
-            app,
-            host=bind_host,
-            port=bind_port,
-            log_level="warning",
-            timeout_graceful_shutdown=_BACKSTOP_S,
-            **extra,
-        )
-
-    if workers == 1:
-        from moa.server.app import create_app
-
-        server = _announcing_server(uvicorn_config(create_app(settings)), settings.source)
-        server.run()
-        if not server.started:
-            raise typer.Exit(1)
-        return
-    from uvicorn.supervisors import Multiprocess
-
-    supervised = uvicorn_config("moa.server.app:create_app", factory=True, workers=workers)
-    sock = supervised.bind_socket()
-    _announce(sock, settings.source)
-    Multiprocess(supervised, sockets=[sock]).run()
+        Multiprocess(uvicorn_config, sockets=[listening]).run()
+    else:
+        server.run(sockets=[listening])
 
 
-def _announce(sock: socket.socket, source: str) -> None:
-    bound_host, bound_port = sock.getsockname()[:2]
-    print(f"moa serving on http://{bound_host}:{bound_port} (config: {source})", flush=True)
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket. ``IPPROTO_TCP`` explicitly: asyncio sets TCP_NODELAY only
+    on sockets whose protocol says TCP, and without it keep-alive replies wait ~40 ms."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail("cannot_listen", f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_FAILED)
+    sock.set_inheritable(True)
+    return sock
 
 
-def _announcing_server(config: uvicorn.Config, source: str) -> uvicorn.Server:
-    """A uvicorn server that says where it serves once it does (uvicorn is imported here,
-    not at the CLI's start)."""
-    import uvicorn
+def log_config(log_format: LogFormat | str) -> dict[str, Any]:
+    """uvicorn's logging config plus moa's loggers at INFO on stderr, applied in every
+    worker process: one line per request (``moa.requests``), warnings from the rest."""
+    from uvicorn.config import LOGGING_CONFIG
 
-    class AnnouncingServer(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:
-                _announce(self.servers[0].sockets[0], source)
-
-    return AnnouncingServer(config)
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["moa"] = (
+        {"()": "moa.server.request_scope.JsonLines"}
+        if log_format == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    config["handlers"]["moa"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "moa",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["moa"] = {"handlers": ["moa"], "level": "INFO", "propagate": False}
+    config["loggers"]["uvicorn"]["level"] = "WARNING"
+    return config

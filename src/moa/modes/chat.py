@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 from moa.errors import BlendFailed, ProviderError
 from moa.routing.router import CallOptions, Routed
 from moa.runtime import Runtime
 from moa.tally import Tally
-from moa.types import ChatAnswer, ChatRequest, DeltaEvent, RouteEvent
+from moa.types import ChatAnswer, ChatRequest, DeltaEvent, RouteEvent, new_request_id
 
 ChatEvent = DeltaEvent | RouteEvent | ChatAnswer
 
 
-async def run_chat(request: ChatRequest, runtime: Runtime) -> AsyncIterator[ChatEvent]:
+async def run_chat(
+    request: ChatRequest, runtime: Runtime, *, request_id: str | None = None
+) -> AsyncIterator[ChatEvent]:
     """Stream the model's answer as deltas, then the answer object."""
     await runtime.prepare_models([request.model, *request.routing.fallback])
     started = time.perf_counter()
@@ -37,7 +38,7 @@ async def run_chat(request: ChatRequest, runtime: Runtime) -> AsyncIterator[Chat
                 tally = Tally(runtime.settings)
                 tally.add(piece.model, piece.completion.usage)
                 yield ChatAnswer(
-                    id=f"chat_{uuid.uuid4().hex[:24]}",
+                    id=request_id or new_request_id(),
                     model=piece.model,
                     content=piece.completion.text,
                     usage=tally.usage,

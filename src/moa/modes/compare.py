@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 
 from moa.errors import BlendFailed, ProviderError
@@ -21,6 +20,7 @@ from moa.types import (
     SourceEvent,
     SourceSpec,
     TokenUsage,
+    new_request_id,
 )
 
 CompareEvent = DeltaEvent | SourceEvent | CompareAnswer
@@ -72,7 +72,9 @@ async def _one(
     raise AssertionError("a stream always ends with its completion or an error")
 
 
-async def run_compare(request: CompareRequest, runtime: Runtime) -> AsyncIterator[CompareEvent]:
+async def run_compare(
+    request: CompareRequest, runtime: Runtime, *, request_id: str | None = None
+) -> AsyncIterator[CompareEvent]:
     await runtime.prepare_models(request.models)
     started = time.perf_counter()
     tally = Tally(runtime.settings)
@@ -88,7 +90,7 @@ async def run_compare(request: CompareRequest, runtime: Runtime) -> AsyncIterato
             )
         emit(
             CompareAnswer(
-                id=f"cmp_{uuid.uuid4().hex[:24]}",
+                id=request_id or new_request_id(),
                 results=list(results),
                 fastest=min(ok, key=lambda r: r.latency_ms).model,
                 longest=max(ok, key=lambda r: len(r.content or "")).model,

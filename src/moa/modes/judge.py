@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ from moa.types import (
     SourceSpec,
     TokenUsage,
     Verdict,
+    new_request_id,
 )
 
 JudgeEvent = SourceEvent | JudgeAnswer
@@ -81,7 +81,9 @@ def _float(value: Any) -> float | None:
         return None
 
 
-async def run_judge(request: JudgeRequest, runtime: Runtime) -> AsyncIterator[JudgeEvent]:
+async def run_judge(
+    request: JudgeRequest, runtime: Runtime, *, request_id: str | None = None
+) -> AsyncIterator[JudgeEvent]:
     await runtime.prepare_models([*request.contestants, request.judge])
     started = time.perf_counter()
     tally = Tally(runtime.settings)
@@ -131,7 +133,7 @@ async def run_judge(request: JudgeRequest, runtime: Runtime) -> AsyncIterator[Ju
         )
     verdict = await _verdict(request, runtime, tally, ok)
     yield JudgeAnswer(
-        id=f"judge_{uuid.uuid4().hex[:24]}",
+        id=request_id or new_request_id(),
         answers=list(answers),
         verdict=verdict,
         judge=request.judge,

@@ -128,6 +128,8 @@ def _generate(llama: Any, call: ChatCall, stop: threading.Event) -> Iterator[str
         temperature=call.temperature if call.temperature is not None else 0.7,
         max_tokens=call.max_tokens or DEFAULT_MAX_TOKENS,
         stream=True,
+        response_format=json_grammar_format(call.response_format),
+        seed=call.seed,
     )
     parts: list[str] = []
     for chunk in chunks:
@@ -142,6 +144,18 @@ def _generate(llama: Any, call: ChatCall, stop: threading.Event) -> Iterator[str
     prompt_tokens = len(llama.tokenize(_prompt_text(call.messages).encode(), add_bos=False))
     usage = TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=len(parts))
     yield Completion("".join(parts), usage, 0)
+
+
+def json_grammar_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's ``response_format`` as llama-cpp-python takes it: ``{"type": "json_object"}``
+    with an optional ``schema``, which it compiles to a grammar that decoding must follow.
+    ``{"type": "text"}`` (or none) decodes freely."""
+    if not response_format or response_format.get("type") == "text":
+        return None
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return {"type": "json_object", "schema": schema} if schema else {"type": "json_object"}
+    return {"type": "json_object"}
 
 
 def _as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:

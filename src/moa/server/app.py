@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from moa.catalogue import catalogue
 from moa.config import Settings, load_settings
 from moa.routing.breaker import Breakers
 from moa.runtime import Runtime
@@ -20,14 +21,16 @@ from moa.server.body_limit import BodyLimit
 from moa.server.drain import Drain, Draining
 from moa.server.errors import install_error_handlers
 from moa.server.metrics import Metrics
-from moa.server.ratelimit import RateLimits
+from moa.server.openapi import install_openapi
+from moa.server.ratelimit import KeyInflight, RateLimits
+from moa.server.request_scope import RequestScope
 from moa.server.routes import api, openai, service
 from moa.server.state import AppState
 from moa.store import Store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    config = settings if settings is not None else load_settings()
+    config = (settings if settings is not None else load_settings()).for_clients()
     drain = Drain(config.server.shutdown_grace_s)
 
     @asynccontextmanager
@@ -43,10 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(runtime.aclose)
             limits = RateLimits(config.server)
             stack.push_async_callback(limits.aclose)
+            metrics = Metrics(known_models={entry.id for entry in catalogue(config)})
+            inflight = KeyInflight(config.server.key_inflight)
             await stack.enter_async_context(store.keep_leases())
             stack.enter_context(drain.on_signals())
             stack.push_async_callback(drain.aclose)
-            app.state.moa = AppState(config, runtime, store, limits, Metrics(), drain)
+            app.state.moa = AppState(config, runtime, store, limits, metrics, inflight, drain)
             yield
 
     app = FastAPI(
@@ -56,11 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(api.router)
     app.include_router(openai.router)
     app.include_router(service.router)
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
-    app.add_middleware(Draining, drain=drain)
+    app.add_middleware(Draining, drain=drain)  # inside RequestScope: refusals get logged
+    app.add_middleware(RequestScope, trusted_proxies=config.server.trusted_proxies)
     app.state.drain = drain
     return app
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from moa.errors import MoaError
 
 log = logging.getLogger("moa.server")
+HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
 _NAMES_A_FIELD = re.compile(r"^[a-z_]+(\[\d+\])?(\.[a-z_]+)*: ")
 
 
@@ -54,7 +55,7 @@ def describe_validation(errors: Sequence[Any]) -> str:
     if first.get("type") == "json_invalid":
         return f"body is not valid JSON: {message}"
     if first.get("type") == "missing":
-        return f"{where}: field required"
+        return f"{where}: field required" if where else "body: a JSON object is required"
     if first.get("type") == "extra_forbidden":
         return f"{where}: unknown field"
     if not where:  # a whole-body check: its message names its field, else blame the body
@@ -83,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -62,7 +62,7 @@ def _count(event: SourceEvent, charge: Charge) -> None:
     if event.status == "complete":
         charge.completed_calls += 1
     elif event.status == "failed":
-        charge.metrics.source_failures.labels(model=event.model).inc()
+        charge.metrics.source_failed(event.model)
 
 
 def _charge_for_error(code: str, charge: Charge) -> int:

@@ -11,19 +11,13 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from moa.server.auth import rate_headers
+from moa.errors import http_status
 from moa.server.errors import error_response
 from moa.server.metered import FINAL_TYPES, Final
 from moa.server.sse import sse_response
 from moa.types import ChunkEvent, DoneEvent, ErrorEvent
 
 T = TypeVar("T")
-ERROR_STATUS = {
-    "invalid_request": 400,
-    "timeout": 504,
-    "insufficient_credits": 402,
-    "shutting_down": 503,
-}
 
 
 async def respond(
@@ -32,17 +26,16 @@ async def respond(
     stream: bool,
     render: Callable[[Final, str], dict[str, object]] | None = None,
 ) -> Response:
-    headers = rate_headers(request)
     if stream:
-        return sse_response(events, headers)
+        return sse_response(events)
     final = await _until_disconnect(request, _collect(events))
     if final is None:
         return error_response(499, "client_closed", "the client closed the connection")
     if isinstance(final, ErrorEvent):
-        return error_response(ERROR_STATUS.get(final.code, 502), final.code, final.message, headers)
+        return error_response(http_status(final.code), final.code, final.message)
     event, content = final
     body = render(event, content) if render else _default_body(event, content)
-    return JSONResponse(body, headers=headers)
+    return JSONResponse(body)
 
 
 def _default_body(event: Final, content: str) -> dict[str, object]:

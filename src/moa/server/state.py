@@ -1,5 +1,5 @@
 """What the server holds for its lifetime: settings, runtime, store, rate limits, metrics,
-and the drain that ends its requests at shutdown."""
+in-flight counts, and the drain that ends its requests at shutdown."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from moa.config import Settings
 from moa.runtime import Runtime
 from moa.server.drain import Drain
 from moa.server.metrics import Metrics
-from moa.server.ratelimit import RateLimits
+from moa.server.ratelimit import KeyInflight, RateLimits
 from moa.store import Store
 
 
@@ -22,6 +22,7 @@ class AppState:
     store: Store
     limits: RateLimits
     metrics: Metrics
+    inflight: KeyInflight
     drain: Drain | None = None
 
 

@@ -1,4 +1,4 @@
-"""The six strategies, one small module each, looked up by name."""
+"""The strategies, one small module each, looked up by name."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from moa.strategies.consensus import Consensus
 from moa.strategies.council import Council
 from moa.strategies.moa import MixtureOfAgents
 from moa.strategies.self_moa import SelfMoa
+from moa.strategies.vote import Vote
 from moa.types import StrategyName
 
 _STRATEGIES: dict[str, Strategy] = {
-    s.name: s for s in (Consensus(), Council(), BestOf(), Chain(), MixtureOfAgents(), SelfMoa())
+    s.name: s
+    for s in (Consensus(), Council(), BestOf(), Chain(), MixtureOfAgents(), SelfMoa(), Vote())
 }
 
 

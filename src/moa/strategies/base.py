@@ -10,10 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from moa.references import Reference, fence
-from moa.types import BlendRequest, CouncilResult, Message, SourceSpec, StrategyName
+from moa.types import BlendRequest, CouncilResult, Message, SourceSpec, StrategyName, VoteResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +29,13 @@ class SourcePlan:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A source's successful answer; ``index`` is its position in the layer's plan."""
+    """A source's successful answer; ``index`` is its position in the layer's plan and
+    ``spec`` the route it was planned with (``model`` is who answered on that route)."""
 
     index: int
     model: str
     text: str
+    spec: SourceSpec
     sample: int | None = None
 
 
@@ -42,6 +44,7 @@ class Outcome:
     content: str
     council: CouncilResult | None = None
     best_of_pick: str | None = None
+    vote: VoteResult | None = None
 
 
 DeltaFilter = Callable[[str], str]
@@ -50,8 +53,11 @@ DeltaFilter = Callable[[str], str]
 class Synthesizer(Protocol):
     """The engine's synthesizer calls, as a strategy sees them."""
 
-    async def complete(self, messages: Sequence[Message]) -> str:
-        """A whole answer, not shown to the user (an intermediate step)."""
+    async def complete(
+        self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
+    ) -> str:
+        """A whole answer, not shown to the user (an intermediate step); with
+        ``response_format`` (OpenAI's shape) the provider is asked for structured output."""
         ...
 
     async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:
@@ -65,6 +71,9 @@ class Synthesizer(Protocol):
 
 class Strategy(ABC):
     name: ClassVar[StrategyName]
+    # False for a strategy that decides without a model call (vote): the engine then names
+    # the rule, ``moa/<strategy>``, as the synthesis model, and plans no synthesizer call.
+    calls_synthesizer: ClassVar[bool] = True
 
     def first_layer(self, request: BlendRequest) -> list[SourcePlan]:
         """Layer 0: every model answers the user's messages as they are."""

@@ -28,22 +28,31 @@ def sample_temperature(base: float, sample: int) -> float:
     return round(min(2.0, max(0.0, base + offset)), 4)
 
 
+def sampled_plans(request: BlendRequest, instructions: str = "") -> list[SourcePlan]:
+    """The one model's ``samples`` candidates, each with its temperature and agent prompt
+    (followed by ``instructions`` when a strategy adds its own)."""
+    spec = request.sources[0]
+    agents = prompts.SELF_MOA_AGENTS
+    return [
+        SourcePlan(
+            index=i,
+            spec=spec,
+            messages=with_system(
+                "\n\n".join(filter(None, (agents[i % len(agents)], instructions))),
+                request.messages,
+            ),
+            temperature=sample_temperature(request.temperature, i),
+            sample=i,
+        )
+        for i in range(request.samples)
+    ]
+
+
 class SelfMoa(Strategy):
     name = "self_moa"
 
     def first_layer(self, request: BlendRequest) -> list[SourcePlan]:
-        spec = request.sources[0]
-        agents = prompts.SELF_MOA_AGENTS
-        return [
-            SourcePlan(
-                index=i,
-                spec=spec,
-                messages=with_system(agents[i % len(agents)], request.messages),
-                temperature=sample_temperature(request.temperature, i),
-                sample=i,
-            )
-            for i in range(request.samples)
-        ]
+        return sampled_plans(request)
 
     async def synthesize(
         self, request: BlendRequest, answers: Sequence[Answer], synth: Synthesizer

@@ -53,6 +53,7 @@ class ServedApp:
             log_level="warning",
             access_log=False,
             log_config=None,
+            proxy_headers=False,
             timeout_graceful_shutdown=2,
         )
         self._ready = threading.Event()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -13,8 +11,9 @@ from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
 from moa.server.admission import admit, admit_blend, listed
-from moa.server.auth import AuthenticatedKey, rate_headers
+from moa.server.auth import AuthenticatedKey
 from moa.server.metered import metered
+from moa.server.openapi import FREE, PAID, error_responses
 from moa.server.respond import respond
 from moa.server.state import app_state
 from moa.types import (
@@ -30,23 +29,19 @@ from moa.types import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["moa"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "invalid_request: a field is wrong; the message names it"},
-    401: {"description": "unauthorized"},
-    402: {"description": "insufficient_credits"},
-    413: {"description": "request_too_large"},
-    429: {"description": "rate_limited (see Retry-After)"},
-    502: {"description": "all_sources_failed (credits refunded)"},
-    504: {"description": "timeout"},
-}
+ERRORS = error_responses(PAID, streams=True)
 
 
 @router.post("/blend", response_model=BlendAnswer, responses=ERRORS)
 async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> Response:
     """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
     state = app_state(request)
-    charge = await admit_blend(state, key, body, route="/api/v1/blend")
-    return await respond(request, metered(stream_blend(body, state.runtime), charge), body.stream)
+    charge = await admit_blend(request, key, body, route="/api/v1/blend")
+    return await respond(
+        request,
+        metered(stream_blend(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.post("/compare", response_model=CompareAnswer, responses=ERRORS)
@@ -54,7 +49,7 @@ async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey)
     """2-9 models answer the same messages, streamed side by side."""
     state = app_state(request)
     charge = await admit(
-        state,
+        request,
         key,
         route="/api/v1/compare",
         cost=state.settings.server.credits.compare,
@@ -62,7 +57,11 @@ async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey)
         models=listed("models", body.models),
         planned_calls=len(body.models),
     )
-    return await respond(request, metered(run_compare(body, state.runtime), charge), body.stream)
+    return await respond(
+        request,
+        metered(run_compare(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.post("/chat", response_model=ChatAnswer, responses=ERRORS)
@@ -70,7 +69,7 @@ async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Re
     """One model, with an optional ``routing.fallback`` chain."""
     state = app_state(request)
     charge = await admit(
-        state,
+        request,
         key,
         route="/api/v1/chat",
         cost=state.settings.server.credits.chat,
@@ -78,7 +77,11 @@ async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Re
         models=[("model", body.model), *listed("routing.fallback", body.routing.fallback)],
         planned_calls=1,
     )
-    return await respond(request, metered(run_chat(body, state.runtime), charge), body.stream)
+    return await respond(
+        request,
+        metered(run_chat(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.post("/judge", response_model=JudgeAnswer, responses=ERRORS)
@@ -86,7 +89,7 @@ async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> 
     """2-4 contestants answer; a judge that is not one of them scores each 0-10."""
     state = app_state(request)
     charge = await admit(
-        state,
+        request,
         key,
         route="/api/v1/judge",
         cost=state.settings.server.credits.judge,
@@ -94,10 +97,14 @@ async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> 
         models=[*listed("contestants", body.contestants), ("judge", body.judge)],
         planned_calls=len(body.contestants) + 1,
     )
-    return await respond(request, metered(run_judge(body, state.runtime), charge), body.stream)
+    return await respond(
+        request,
+        metered(run_judge(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
-@router.get("/models")
+@router.get("/models", responses=error_responses(FREE))
 async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """The model catalogue, the strategies, and the presets of moa.toml."""
     state = app_state(request)
@@ -109,10 +116,10 @@ async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
         "strategies": list(STRATEGIES),
         "presets": {n: p.model_dump() for n, p in state.settings.presets.items()},
     }
-    return JSONResponse(body, headers=rate_headers(request))
+    return JSONResponse(body)
 
 
-@router.get("/usage")
+@router.get("/usage", responses=error_responses(FREE))
 async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Response:
     """This key's balance and its most recent requests."""
     state = app_state(request)
@@ -137,4 +144,4 @@ async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Res
             for r in records
         ],
     }
-    return JSONResponse(body, headers=rate_headers(request))
+    return JSONResponse(body)

@@ -20,11 +20,11 @@ from moa.catalogue import catalogue
 from moa.config import Settings
 from moa.engine import stream_blend
 from moa.server.admission import admit_blend
-from moa.server.auth import AuthenticatedKey, rate_headers
+from moa.server.auth import AuthenticatedKey
 from moa.server.errors import ApiError, describe_validation
 from moa.server.metered import Final, metered
+from moa.server.openapi import FREE, PAID, error_responses
 from moa.server.respond import respond
-from moa.server.routes.api import ERRORS
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
 from moa.types import (
@@ -162,20 +162,22 @@ async def _chunks(body: ChatCompletionRequest, events: AsyncIterator[Any]) -> As
     yield b"data: [DONE]\n\n"
 
 
-@router.post("/chat/completions", responses=ERRORS)
+@router.post("/chat/completions", responses=error_responses(PAID, streams=True))
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, key: AuthenticatedKey
 ) -> Response:
     """OpenAI Chat Completions, answered by a blend."""
     state = app_state(request)
     blend = to_blend(body, state.settings)
-    charge = await admit_blend(state, key, blend, route="/v1/chat/completions", field_prefix="moa.")
-    events = metered(stream_blend(blend, state.runtime), charge)
+    charge = await admit_blend(
+        request, key, blend, route="/v1/chat/completions", field_prefix="moa."
+    )
+    events = metered(stream_blend(blend, state.runtime, request_id=charge.request_id), charge)
     if body.stream:
         return EventStreamResponse(
             _chunks(body, events),
             media_type="text/event-stream",
-            headers={**SSE_HEADERS, **rate_headers(request)},
+            headers=SSE_HEADERS,
         )
 
     def render(done: Final, content: str) -> dict[str, Any]:
@@ -185,11 +187,11 @@ async def chat_completions(
     return await respond(request, events, False, render=render)
 
 
-@router.get("/models")
+@router.get("/models", responses=error_responses(FREE))
 async def list_models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """Strategies as ``moa/<strategy>``, presets, then the catalogue's models."""
     settings = app_state(request).settings
     ids = [f"moa/{s}" for s in STRATEGIES] + sorted(settings.presets)
     ids += [e.id for e in catalogue(settings)]
     data = [{"id": i, "object": "model", "created": 0, "owned_by": "moa"} for i in ids]
-    return JSONResponse({"object": "list", "data": data}, headers=rate_headers(request))
+    return JSONResponse({"object": "list", "data": data})

@@ -1,4 +1,4 @@
-"""Engine construction: per-backend connection settings and table creation.
+"""Engine construction: per-backend connection settings and schema migrations.
 
 SQLite is the zero-setup default and PostgreSQL the option for several server
 hosts. Both must give the same guarantee for the credit ledger: concurrent
@@ -19,6 +19,7 @@ writers never interleave inside one transaction's read-modify-write.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import event, text
@@ -28,14 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.schema import CreateSchema
 
-from moa.store.schema import metadata
+from moa.store import migrations
 
 #: Execution option naming the SQLite ``BEGIN`` mode (IMMEDIATE unless overridden).
 SQLITE_BEGIN_OPTION = "moa_sqlite_begin"
 #: How long (ms) a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: Arbitrary constant key for the advisory lock that serialises schema creation
-#: on PostgreSQL ("moa" in ASCII), so several processes can start at once.
+#: Arbitrary constant key for the advisory lock that serialises migrations on
+#: PostgreSQL ("moa" in ASCII), so several processes can start at once.
 _PG_DDL_LOCK_KEY = 0x6D6F61
 
 
@@ -97,16 +98,18 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
 
 
-async def create_tables(engine: AsyncEngine, *, schema: str | None = None) -> None:
-    """Create missing tables; safe when several processes start concurrently.
+async def migrate(engine: AsyncEngine, *, schema: str | None = None) -> None:
+    """Bring the tables to the newest migration; safe when several processes start at once.
 
-    ``create_all`` checks then creates, which races between processes. On
-    SQLite the surrounding ``BEGIN IMMEDIATE`` transaction already serialises
-    it (DDL is transactional there); on PostgreSQL an advisory lock does.
+    Checking the version and then migrating races between processes, so both run under
+    one lock: on SQLite the surrounding ``BEGIN IMMEDIATE`` transaction (DDL is
+    transactional there), on PostgreSQL an advisory lock held until commit.
     """
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK_KEY})
             if schema is not None:
                 await conn.execute(CreateSchema(schema, if_not_exists=True))
-        await conn.run_sync(metadata.create_all)
+        if await conn.run_sync(migrations.current_revision, schema) != migrations.HEAD:
+            await asyncio.to_thread(migrations.load_alembic)
+            await conn.run_sync(migrations.upgrade, schema)

@@ -18,7 +18,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moa.store import keys, ledger, reservations, usage
-from moa.store.engine import create_tables, make_engine, reader
+from moa.store.engine import make_engine, migrate, reader
 from moa.store.keys import ApiKey
 from moa.store.reservations import Reservation, Settlement
 from moa.store.usage import UsageRecord
@@ -39,7 +39,7 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, *, lease_s: float = DEFAULT_LEASE_S) -> None:
         """Wrap an engine made by :func:`moa.store.engine.make_engine`;
-        prefer :meth:`open`, which also creates the tables."""
+        prefer :meth:`open`, which also migrates the tables."""
         if lease_s <= 0:
             raise ValueError(f"lease_s must be positive, got {lease_s}")
         self._engine = engine
@@ -66,7 +66,7 @@ class Store:
     async def open(
         cls, database_url: str, *, schema: str | None = None, lease_s: float = DEFAULT_LEASE_S
     ) -> Store:
-        """Connect and create missing tables.
+        """Connect and bring the tables up to date (see :mod:`moa.store.migrations`).
 
         ``database_url`` is e.g. ``sqlite+aiosqlite:///moa.db`` or
         ``postgresql+asyncpg://user@host/db``; ``schema`` (PostgreSQL only)
@@ -75,7 +75,7 @@ class Store:
         """
         engine = make_engine(database_url, schema=schema)
         try:
-            await create_tables(engine, schema=schema)
+            await migrate(engine, schema=schema)
         except BaseException:
             await engine.dispose()
             raise

@@ -5,6 +5,10 @@ hand-written statement (the credit reservation in particular must stay one
 atomic ``UPDATE ... RETURNING``), so an identity map and unit-of-work would only
 add overhead and hide the SQL that the concurrency guarantees depend on.
 
+The tables are created and changed by the migrations in :mod:`moa.store.migrations`
+(a test checks they build exactly what this module describes): changing a table here
+means adding a migration there.
+
 The same metadata is used on SQLite and PostgreSQL, so only portable types are
 used: timestamps go through :class:`UTCDateTime`, which stores UTC and always
 hands back timezone-aware values (SQLite has no timezone support of its own).

@@ -1,24 +1,42 @@
 """Credits for one request: reserved before the work, settled exactly once after it.
 
 Settlement charges the full price when an answer was produced, nothing when nothing was
-(total failure), and, when the client left or the deadline passed mid-way, the share of
-the planned upstream calls that had finished. Every request leaves one usage record.
+(total failure), and, when the client left, the deadline passed or the server's drain
+ended the request mid-way, the share of the planned upstream calls that had finished.
+Every request leaves one usage record.
+
+:class:`Charge` holds one request's credits; :func:`metered` runs the request's event
+stream under it: it counts finished calls as they happen and settles on the final event,
+so the done event carries the real balance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
+from pydantic import BaseModel
 
-from moa.server.drain import Drain
+from moa.errors import MoaError
+from moa.server.drain import MESSAGE, SHUTTING_DOWN, Drain, ShuttingDown
 from moa.server.errors import ApiError
 from moa.server.metrics import Metrics
 from moa.store import ApiKey, Reservation, Store, UsageRecord
-from moa.types import Usage
+from moa.types import (
+    ChatAnswer,
+    CompareAnswer,
+    DoneEvent,
+    ErrorEvent,
+    JudgeAnswer,
+    SourceEvent,
+    Usage,
+)
 
 
 @dataclass
@@ -96,3 +114,62 @@ class Charge:
         self.metrics.observe_request(self.route, self.strategy, status, latency_ms / 1000)
         self.metrics.credits_charged.inc(self.charged)
         return self.remaining
+
+
+Final = DoneEvent | ChatAnswer | CompareAnswer | JudgeAnswer
+FINAL_TYPES = (DoneEvent, ChatAnswer, CompareAnswer, JudgeAnswer)
+
+
+async def metered(events: AsyncIterator[Any], charge: Charge) -> AsyncIterator[BaseModel]:
+    """The same events, with credits filled into the final one; errors become ErrorEvent."""
+    status = "cancelled"
+    async with contextlib.AsyncExitStack() as closing:
+        if charge.drain is not None:
+            events = await closing.enter_async_context(
+                contextlib.aclosing(charge.drain.guarded(events))
+            )
+        try:
+            async for event in events:
+                if isinstance(event, SourceEvent):
+                    _count(event, charge)
+                if isinstance(event, ErrorEvent):
+                    status = event.code
+                    await charge.settle(_charge_for_error(event.code, charge), status)
+                    yield event
+                    return
+                if isinstance(event, FINAL_TYPES):
+                    status = "ok"
+                    remaining = await charge.settle(charge.cost, status, event.usage)
+                    yield event.model_copy(
+                        update={"credits_charged": charge.charged, "credits_remaining": remaining}
+                    )
+                    return
+                yield event
+        except MoaError as exc:
+            status = exc.code
+            await charge.settle(_charge_for_error(exc.code, charge), status)
+            yield ErrorEvent(code=exc.code, message=exc.message)
+        except ShuttingDown:
+            status = SHUTTING_DOWN
+            await charge.settle(charge.partial_charge(), status)
+            yield ErrorEvent(code=SHUTTING_DOWN, message=MESSAGE)
+        finally:
+            if not charge.settled:
+                await charge.settle(charge.partial_charge(), status)
+
+
+def _count(event: SourceEvent, charge: Charge) -> None:
+    if event.status == "complete":
+        charge.completed_calls += 1
+    elif event.status == "failed":
+        charge.metrics.source_failed(event.model)
+
+
+def _charge_for_error(code: str, charge: Charge) -> int:
+    """Nothing produced, nothing charged: failures and invalid requests are refunded; a
+    timeout pays only for the calls that had finished."""
+    return charge.partial_charge() if code == "timeout" else 0
+
+
+def is_final(event: BaseModel) -> bool:
+    return isinstance(event, FINAL_TYPES)

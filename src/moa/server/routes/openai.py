@@ -21,8 +21,8 @@ from moa.config import Settings
 from moa.engine import stream_blend
 from moa.server.admission import admit_blend
 from moa.server.auth import AuthenticatedKey
+from moa.server.billing import Final, metered
 from moa.server.errors import ApiError, describe_validation
-from moa.server.metered import Final, metered
 from moa.server.openapi import FREE, PAID, error_responses
 from moa.server.respond import respond
 from moa.server.sse import SSE_HEADERS, EventStreamResponse

@@ -1,4 +1,4 @@
-"""Engine construction: per-backend connection settings and schema migrations.
+"""The database: connections with per-backend settings, and schema migrations.
 
 SQLite is the zero-setup default and PostgreSQL the option for several server
 hosts. Both must give the same guarantee for the credit ledger: concurrent

@@ -1,9 +1,9 @@
-"""The :class:`Store` facade: one object the server holds for keys, credits
+"""The :class:`Store`: the one object the server holds for keys, credits, reservations
 and usage, hiding engines and transactions from callers.
 
 Each public method is exactly one database transaction. Writes go through the
 main engine (on SQLite: ``BEGIN IMMEDIATE``), reads through a DEFERRED view of
-the same pool, see :mod:`moa.store.engine`.
+the same pool, see :mod:`moa.store.database`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moa.store import keys, ledger, reservations, usage
-from moa.store.engine import make_engine, migrate, reader
+from moa.store.database import make_engine, migrate, reader
 from moa.store.keys import ApiKey
 from moa.store.reservations import Reservation, Settlement
 from moa.store.usage import UsageRecord
@@ -38,7 +38,7 @@ class Store:
     """
 
     def __init__(self, engine: AsyncEngine, *, lease_s: float = DEFAULT_LEASE_S) -> None:
-        """Wrap an engine made by :func:`moa.store.engine.make_engine`;
+        """Wrap an engine made by :func:`moa.store.database.make_engine`;
         prefer :meth:`open`, which also migrates the tables."""
         if lease_s <= 0:
             raise ValueError(f"lease_s must be positive, got {lease_s}")

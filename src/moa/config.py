@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from moa.errors import ConfigError
 from moa.types import StrategyName
@@ -79,7 +87,8 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    database_url: str = "sqlite+aiosqlite:///./moa.db"
+    # Empty: moa.db in the user data directory (see user_data_dir); MOA_DATABASE_URL wins.
+    database_url: str = ""
     database_schema: str | None = None  # PostgreSQL only: keep moa's tables in this schema
     redis_url: str = ""
     rate_limit_per_minute: int = Field(600, ge=1)
@@ -157,6 +166,22 @@ class Settings(BaseModel):
     source: str = "defaults"
     _for_clients: bool = PrivateAttr(False)
 
+    @model_validator(mode="after")
+    def _resolve_database(self) -> Settings:
+        """``MOA_DATABASE_URL``, else moa.toml's ``database_url``, else the user's default
+        database, so every command in every directory finds the same keys."""
+        url = self.env.get("MOA_DATABASE_URL") or self.server.database_url
+        if not url:
+            url = f"sqlite+aiosqlite:///{self.data_dir / 'moa.db'}"
+        if url != self.server.database_url:
+            self.server = self.server.model_copy(update={"database_url": url})
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        """Where moa keeps its own files (the default database, the demo key)."""
+        return user_data_dir(self.env)
+
     def provider(self, name: str) -> ProviderConfig | None:
         """moa.toml's provider of this name, else the built-in one (keyless built-ins only
         if declared, when serving clients)."""
@@ -187,6 +212,16 @@ class Settings(BaseModel):
 
     def price(self, model_id: str) -> ModelConfig:
         return self.models.get(model_id) or ModelConfig()
+
+
+def user_data_dir(env: Mapping[str, str]) -> Path:
+    """``$XDG_DATA_HOME/moa``, else ``~/.local/share/moa`` (the XDG base directory rules:
+    an empty or relative ``XDG_DATA_HOME`` is ignored). Created on first use, not here."""
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "moa"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "share" / "moa"
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:

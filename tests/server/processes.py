@@ -47,8 +47,12 @@ def write_config(
 class MoaProcess:
     """``async with MoaProcess(config) as moa: moa.url``; killed at the end if still alive."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(
+        self, config: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.config = config
+        self.cwd = cwd
+        self.extra_env = env or {}
         self.log = config.with_suffix(f".{id(self)}.log")
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
@@ -83,7 +87,8 @@ class MoaProcess:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
-                env=env,
+                cwd=self.cwd,
+                env={**env, **self.extra_env},
             )
 
     def _announcement(self) -> str:

@@ -20,6 +20,7 @@ writers never interleave inside one transaction's read-modify-write.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -86,7 +87,15 @@ def make_engine(database_url: str, *, schema: str | None = None) -> AsyncEngine:
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+        _make_directory(engine.url.database)
     return engine
+
+
+def _make_directory(database: str | None) -> None:
+    """Create the SQLite file's directory on first use (the default one is in the user data
+    directory, which may not exist yet); private to the user, as keys live in it."""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:

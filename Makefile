@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test check lint typecheck bench clean
+.PHONY: install serve test check lint typecheck bench clean deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ typecheck: install
 ## test: install, lint, type-check and run every test (PostgreSQL and Redis are started if needed)
 test: lint typecheck
 	$(BIN)/pytest -q
+
+## deploy-check: lint the Dockerfile, validate the compose file and the Kubernetes manifests
+deploy-check: install
+	$(BIN)/hadolint --failure-threshold info deploy/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	$(BIN)/kubernetes-validate --strict deploy/kubernetes/moa.yaml
 
 bench: install
 	$(BIN)/python -m bench

@@ -147,7 +147,9 @@ def test_all_sources_failing_exits_1_with_the_error_code_on_stderr(
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("all_sources_failed: ")
-    assert "alpha is gone" in last and "beta is gone" in last
+    assert "HTTP 400: the upstream rejected the request" in last
+    assert "HTTP 404: the upstream does not know this model" in last
+    assert "is gone" not in last
     assert result.stdout == ""
 
 
@@ -198,14 +200,18 @@ def test_a_blend_on_remote_models_loads_neither_llama_cpp_nor_the_server(
     assert modules & HEAVY == set()
 
 
-def test_a_source_error_with_brackets_is_shown_verbatim(
+def test_a_failed_source_shows_moas_reason_and_logs_the_upstreams_text(
     upstream: ScriptedUpstream, config: Path
 ) -> None:
     upstream.script("beta", status=400, error_message="bad [/] input [bold]")
     upstream.script("judge", content=ANSWER)
     result = run(*blend_args(config), cwd=config.parent)
     assert result.returncode == 0, result.stderr
-    assert "bad [/] input [bold]" in result.stderr
+    lines = result.stderr.splitlines()
+    failed = next(line for line in lines if line.startswith("fake/beta [layer 0]: failed"))
+    assert failed.endswith("HTTP 400: the upstream rejected the request")
+    logged = next(line for line in lines if line.startswith("fake/beta: upstream HTTP 400"))
+    assert "bad [/] input [bold]" in logged  # the operator's own terminal gets it verbatim
 
 
 def test_an_unknown_provider_is_bad_usage_naming_the_fix(

@@ -25,6 +25,7 @@ from pydantic import (
 
 from moa.errors import ConfigError
 from moa.types import StrategyName
+from moa.validation import describe_errors
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "local"]
 
@@ -255,6 +256,4 @@ def settings_from_dict(
     try:
         return Settings.model_validate({**data, "env": dict(env or {}), "source": source})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
+        raise ConfigError(f"{source}: {describe_errors(exc.errors())}") from exc

@@ -53,24 +53,29 @@ class _Synth:
         self.model = self.spec.model
         self.usage = TokenUsage()
         self.latency_ms = 0
+        self.finish_reason: str | None = None
 
     def _options(
         self, messages: Sequence[Message], response_format: dict[str, Any] | None = None
     ) -> CallOptions:
         request = self._blend.request
+        asked = request.response_format.for_call() if request.response_format else None
         options = CallOptions(
             messages=messages,
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             timeout_s=0,
-            response_format=response_format,
+            response_format=response_format or asked,  # a strategy's own format comes first
+            stop=tuple(request.stop) if request.stop else None,
             seed=request.seed,
+            top_p=request.top_p,
         )
         configured = self._blend.runtime.settings.engine.synthesis_timeout_s
         return with_timeout(options, request.synthesis_timeout_s, configured)
 
     def _account(self, routed: Routed) -> None:
         self.model = routed.model
+        self.finish_reason = routed.completion.finish_reason
         self.usage = self.usage + routed.completion.usage
         self.latency_ms += routed.completion.latency_ms
         self._blend.tally.add(routed.model, routed.completion.usage)
@@ -146,7 +151,10 @@ class _Blend:
             vote=outcome.vote,
             sources=[result for _, _, result in sorted(self.results, key=lambda r: r[:2])],
             synthesis=SynthesisInfo(
-                model=synth.model, latency_ms=synth.latency_ms, usage=synth.usage
+                model=synth.model,
+                latency_ms=synth.latency_ms,
+                usage=synth.usage,
+                finish_reason=synth.finish_reason,
             ),
             usage=self.tally.usage,
             early_stopped=early_stopped,
@@ -318,7 +326,12 @@ async def stream_blend(
     rt = runtime if runtime is not None else Runtime.from_settings()
 
     async def work(emit: Emit) -> None:
-        await _produce(request, rt, emit, request_id or new_request_id())
+        blend_id = request_id or new_request_id()
+        if rt.tracing is None:
+            await _produce(request, rt, emit, blend_id)
+            return
+        with rt.tracing.blend(request, emit) as traced:  # current span: the blend's tasks nest
+            await _produce(request, rt, traced, blend_id)
 
     try:
         async for event in event_stream(work):

@@ -6,18 +6,32 @@ breaker state outlive single requests without being module-level globals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from moa.config import Settings, load_settings
+from moa.config import EngineConfig, Settings, load_settings
 from moa.errors import InvalidRequest
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers
 from moa.routing.router import Router
+from moa.tracing import tracing_from_env
 from moa.types import BlendRequest
+
+if TYPE_CHECKING:
+    from moa.tracing.spans import Tracing
+
+MakeRouter = Callable[[ProviderRegistry, EngineConfig, Breakers | None, dict[str, int]], Router]
 
 
 class Runtime:
-    def __init__(self, settings: Settings, breakers: Breakers | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        breakers: Breakers | None = None,
+        tracing: Tracing | None = None,
+    ) -> None:
+        """``tracing`` defaults to what the ``OTEL_*`` variables of ``settings.env`` ask for."""
         self.settings = settings
         self.registry = ProviderRegistry(settings)
         caps = {
@@ -25,7 +39,9 @@ class Runtime:
             for name, p in settings.providers.items()
             if p.max_concurrency is not None
         }
-        self.router = Router(self.registry, settings.engine, breakers, caps)
+        self.tracing = tracing if tracing is not None else tracing_from_env(settings.env)
+        make: MakeRouter = Router if self.tracing is None else self.tracing.router
+        self.router = make(self.registry, settings.engine, breakers, caps)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Runtime:

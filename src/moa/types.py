@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -103,6 +104,10 @@ MODEL_ID_SCHEMA: dict[str, Any] = {
 }
 
 
+# A model id where only an id (never a route object) is taken: the rule in the schema too.
+ModelIdText = Annotated[str, Field(json_schema_extra=MODEL_ID_SCHEMA)]
+
+
 class SourceSpec(BaseModel):
     """A model to call, with the models to try in order when it fails."""
 
@@ -153,7 +158,39 @@ def as_spec(ref: ModelRef) -> SourceSpec:
     return ref if isinstance(ref, SourceSpec) else SourceSpec(model=ref)
 
 
-class BlendRequest(BaseModel):
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``: plain text, any JSON object, or JSON under a schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_asked(self) -> ResponseFormat:
+        if self.type == "json_schema" and not self.json_schema:
+            raise ValueError("response_format: type 'json_schema' needs a json_schema object")
+        return self
+
+    def for_call(self) -> dict[str, Any] | None:
+        return None if self.type == "text" else self.model_dump(exclude_none=True)
+
+
+StopText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class AnswerOptions(BaseModel):
+    """Options for the call whose text the user reads: a blend's synthesizer (its sources
+    answer freely) or chat's one model."""
+
+    response_format: ResponseFormat | None = None
+    stop: list[Annotated[StopText, AfterValidator(check_encodable)]] | None = Field(
+        None, max_length=4
+    )
+    top_p: float | None = Field(None, gt=0, le=1)
+
+
+class BlendRequest(AnswerOptions):
     """The body of a blend.
 
     Per strategy: consensus, council, best_of, chain and moa take 2-6 `models`; moa also
@@ -281,6 +318,7 @@ class SynthesisInfo(BaseModel):
     model: str
     latency_ms: int = 0
     usage: TokenUsage = TokenUsage()
+    finish_reason: str | None = None  # of the call whose text is the answer ("length": cut)
 
 
 class Usage(BaseModel):
@@ -462,7 +500,7 @@ def _model_list(value: Any, mode: str, what: str, low: int, high: int) -> Any:
 class Routing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fallback: list[str] = Field(default_factory=list, max_length=5)
+    fallback: list[ModelIdText] = Field(default_factory=list, max_length=MAX_FALLBACKS)
 
     @field_validator("fallback")
     @classmethod
@@ -470,8 +508,9 @@ class Routing(BaseModel):
         return [check_model_id(m) for m in value]
 
 
-class ChatRequest(_Conversation):
-    model: str
+class ChatRequest(_Conversation, AnswerOptions):
+    model: ModelIdText
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
     routing: Routing = Routing()
 
@@ -491,12 +530,13 @@ class ChatAnswer(BaseModel):
     content: str
     usage: Usage
     latency_ms: int
+    finish_reason: str | None = None
     credits_charged: int = 0
     credits_remaining: int | None = None
 
 
 class CompareRequest(_Conversation):
-    models: list[str] = Field(min_length=2, max_length=9)
+    models: list[ModelIdText] = Field(min_length=2, max_length=9)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -536,8 +576,8 @@ class DeltaEvent(BaseModel):
 
 
 class JudgeRequest(_Conversation):
-    contestants: list[str] = Field(min_length=2, max_length=4)
-    judge: str
+    contestants: list[ModelIdText] = Field(min_length=2, max_length=4)
+    judge: ModelIdText
 
     @field_validator("contestants", mode="before")
     @classmethod

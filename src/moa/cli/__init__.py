@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from moa.cli import blend, keys, models, serve
+from moa.cli import blend, keys, mcp, models, serve
 
 app = typer.Typer(
     name="moa",
@@ -19,6 +19,7 @@ app.command("blend")(blend.blend_command)
 app.command("compare")(blend.compare_command)
 app.command("models")(models.models_command)
 app.command("serve")(serve.serve_command)
+app.command("mcp")(mcp.mcp_command)
 app.add_typer(keys.app, name="keys")
 
 

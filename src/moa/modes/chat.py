@@ -25,6 +25,10 @@ async def run_chat(
         temperature=request.temperature,
         max_tokens=request.max_tokens,
         timeout_s=runtime.settings.engine.source_timeout_s,
+        response_format=request.response_format.for_call() if request.response_format else None,
+        stop=tuple(request.stop) if request.stop else None,
+        seed=request.seed,
+        top_p=request.top_p,
     )
     routes: list[RouteEvent] = []
     answering = request.model  # the model whose text the deltas carry
@@ -43,6 +47,7 @@ async def run_chat(
                     content=piece.completion.text,
                     usage=tally.usage,
                     latency_ms=int((time.perf_counter() - started) * 1000),
+                    finish_reason=piece.completion.finish_reason,
                 )
                 return
             yield DeltaEvent(model=answering, content=piece)

@@ -13,7 +13,7 @@ from moa.server.errors import ApiError
 from moa.server.request_scope import request_context
 from moa.server.state import AppState, app_state
 from moa.store import ApiKey
-from moa.types import BlendRequest, Message
+from moa.types import BlendRequest, ChatRequest, CompareRequest, JudgeRequest, Message
 
 
 def check_message_sizes(messages: Sequence[Message], limit: int) -> None:
@@ -118,4 +118,51 @@ async def admit_blend(
         models=blend_models(body, prefix=field_prefix),
         planned_calls=planned_blend_calls(body),
         strategy=body.strategy,
+    )
+
+
+async def admit_chat(
+    request: Request,
+    key: ApiKey,
+    body: ChatRequest,
+    *,
+    route: str,
+    fallback_field: str = "routing.fallback",
+) -> Charge:
+    """``admit`` for one model with its failover route (chat, or a compatible endpoint's
+    plain ``provider/model``)."""
+    return await admit(
+        request,
+        key,
+        route=route,
+        cost=app_state(request).settings.server.credits.chat,
+        messages=body.messages,
+        models=[("model", body.model), *listed(fallback_field, body.routing.fallback)],
+        planned_calls=1,
+    )
+
+
+async def admit_compare(
+    request: Request, key: ApiKey, body: CompareRequest, *, route: str
+) -> Charge:
+    return await admit(
+        request,
+        key,
+        route=route,
+        cost=app_state(request).settings.server.credits.compare,
+        messages=body.messages,
+        models=listed("models", body.models),
+        planned_calls=len(body.models),
+    )
+
+
+async def admit_judge(request: Request, key: ApiKey, body: JudgeRequest, *, route: str) -> Charge:
+    return await admit(
+        request,
+        key,
+        route=route,
+        cost=app_state(request).settings.server.credits.judge,
+        messages=body.messages,
+        models=[*listed("contestants", body.contestants), ("judge", body.judge)],
+        planned_calls=len(body.contestants) + 1,
     )

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from moa.catalogue import catalogue
 from moa.config import Settings, load_settings
+from moa.mcp.http import McpEndpoint
 from moa.routing.breaker import Breakers
 from moa.runtime import Runtime
 from moa.server.body_limit import BodyLimit
@@ -24,7 +26,7 @@ from moa.server.metrics import Metrics
 from moa.server.openapi import install_openapi
 from moa.server.ratelimit import KeyInflight, RateLimits
 from moa.server.request_scope import RequestScope
-from moa.server.routes import api, openai, service
+from moa.server.routes import anthropic, api, openai, service
 from moa.server.state import AppState
 from moa.store import Store
 
@@ -32,6 +34,7 @@ from moa.store import Store
 def create_app(settings: Settings | None = None) -> FastAPI:
     config = (settings if settings is not None else load_settings()).for_clients()
     drain = Drain(config.server.shutdown_grace_s)
+    mcp = McpEndpoint(version="0.1.0")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.enter_context(drain.on_signals())
             stack.push_async_callback(drain.aclose)
             app.state.moa = AppState(config, runtime, store, limits, metrics, inflight, drain)
+            await stack.enter_async_context(mcp.running())
             yield
 
     app = FastAPI(
@@ -64,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.include_router(api.router)
     app.include_router(openai.router)
+    app.include_router(anthropic.router)
     app.include_router(service.router)
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
     app.add_middleware(Draining, drain=drain)  # inside RequestScope: refusals get logged
     app.add_middleware(RequestScope, trusted_proxies=config.server.trusted_proxies)

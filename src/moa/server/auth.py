@@ -1,7 +1,8 @@
-"""``Authorization: Bearer <key>`` on every /api and /v1 route, with rate limits applied
-per client address before the key is even looked up (so key guessing is throttled too)
-and per key after; the rate-limit headers go on whatever the request answers, errors
-included. Keys are never logged or echoed."""
+"""``Authorization: Bearer <key>`` on every /api and /v1 route (``x-api-key`` too on
+/v1/messages, as Anthropic's SDKs send it), with rate limits applied per client address
+before the key is even looked up (so key guessing is throttled too) and per key after;
+the rate-limit headers go on whatever the request answers, errors included. Keys are
+never logged or echoed."""
 
 from __future__ import annotations
 
@@ -16,13 +17,29 @@ from moa.store import ApiKey
 
 
 async def authenticated(request: Request) -> ApiKey:
+    return await _authenticate(request, _bearer(request), "'Authorization: Bearer <key>'")
+
+
+async def authenticated_anthropic(request: Request) -> ApiKey:
+    """/v1/messages: Anthropic's SDKs send the key as ``x-api-key``; Bearer works too."""
+    token = _bearer(request) or request.headers.get("x-api-key", "").strip()
+    return await _authenticate(
+        request, token, "'x-api-key: <key>' or 'Authorization: Bearer <key>'"
+    )
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _authenticate(request: Request, token: str, how: str) -> ApiKey:
     state = app_state(request)
     context = request_context(request)
     context.headers = await state.limits.hit_ip(context.client)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-    key = await state.store.authenticate(token.strip())
+    if not token:
+        raise ApiError(401, "unauthorized", f"missing API key: send {how}")
+    key = await state.store.authenticate(token)
     if key is None:
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
     context.key_id = key.id
@@ -31,3 +48,4 @@ async def authenticated(request: Request) -> ApiKey:
 
 
 AuthenticatedKey = Annotated[ApiKey, Depends(authenticated)]
+AnthropicKey = Annotated[ApiKey, Depends(authenticated_anthropic)]

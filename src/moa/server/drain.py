@@ -91,7 +91,7 @@ class Drain:
             self._task = asyncio.get_running_loop().create_task(self._drain(then))
 
     async def _drain(self, then: Callable[[], object]) -> None:
-        log.warning("draining %d request(s) for up to %.1f s", self._in_flight, self.grace_s)
+        log.info("draining %d request(s) for up to %.1f s", self._in_flight, self.grace_s)
         if not await self._quiet_within(self.grace_s):
             log.warning("ending %d request(s) still running: shutting down", self._in_flight)
             self._cutting = True

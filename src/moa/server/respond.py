@@ -28,7 +28,7 @@ async def respond(
 ) -> Response:
     if stream:
         return sse_response(events)
-    final = await _until_disconnect(request, _collect(events))
+    final = await until_disconnect(request, collect(events))
     if final is None:
         return error_response(499, "client_closed", "the client closed the connection")
     if isinstance(final, ErrorEvent):
@@ -44,7 +44,7 @@ def _default_body(event: Final, content: str) -> dict[str, object]:
     return event.model_dump(mode="json")
 
 
-async def _collect(
+async def collect(
     events: AsyncIterator[BaseModel],
 ) -> ErrorEvent | tuple[Final, str]:
     parts: list[str] = []
@@ -61,7 +61,7 @@ async def _collect(
     return ErrorEvent(code="internal_error", message="the work ended without an answer")
 
 
-async def _until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
+async def until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
     """Run ``work``; if the client disconnects first, cancel it and return None."""
     task = asyncio.ensure_future(work)
 

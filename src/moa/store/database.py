@@ -87,15 +87,18 @@ def make_engine(database_url: str, *, schema: str | None = None) -> AsyncEngine:
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
-        _make_directory(engine.url.database)
     return engine
 
 
-def _make_directory(database: str | None) -> None:
-    """Create the SQLite file's directory on first use (the default one is in the user data
-    directory, which may not exist yet); private to the user, as keys live in it."""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+async def make_directory(engine: AsyncEngine) -> None:
+    """Create a SQLite file's directory on first use (the default one is in the user data
+    directory, which may not exist yet), private to the user since keys live in it."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return
+    if not database.startswith("file:"):
+        directory = Path(database).parent
+        await asyncio.to_thread(directory.mkdir, mode=0o700, parents=True, exist_ok=True)
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:
@@ -120,5 +123,5 @@ async def migrate(engine: AsyncEngine, *, schema: str | None = None) -> None:
             if schema is not None:
                 await conn.execute(CreateSchema(schema, if_not_exists=True))
         if await conn.run_sync(migrations.current_revision, schema) != migrations.HEAD:
-            await asyncio.to_thread(migrations.load_alembic)
-            await conn.run_sync(migrations.upgrade, schema)
+            revisions = await asyncio.to_thread(migrations.load_revisions)
+            await conn.run_sync(migrations.upgrade, revisions, schema)

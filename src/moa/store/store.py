@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moa.store import keys, ledger, reservations, usage
-from moa.store.database import make_engine, migrate, reader
+from moa.store.database import make_directory, make_engine, migrate, reader
 from moa.store.keys import ApiKey
 from moa.store.reservations import Reservation, Settlement
 from moa.store.usage import UsageRecord
@@ -75,6 +76,7 @@ class Store:
         """
         engine = make_engine(database_url, schema=schema)
         try:
+            await make_directory(engine)
             await migrate(engine, schema=schema)
         except BaseException:
             await engine.dispose()
@@ -209,6 +211,11 @@ class Store:
                 await self.reap_expired()
             except Exception:  # a database blip must not stop renewal for good
                 log.exception("renewing reservation leases failed; retrying")
+
+    async def ping(self) -> None:
+        """One trivial query: the readiness probe's proof that the database answers."""
+        async with self._reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def balance(self, key_id: str) -> int:
         """Current balance. KeyError: unknown key."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from moa.catalogue import catalogue
@@ -10,7 +12,7 @@ from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
-from moa.server.admission import admit, admit_blend, listed
+from moa.server.admission import admit_blend, admit_chat, admit_compare, admit_judge
 from moa.server.auth import AuthenticatedKey
 from moa.server.billing import metered
 from moa.server.openapi import FREE, PAID, error_responses
@@ -48,15 +50,7 @@ async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> 
 async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-9 models answer the same messages, streamed side by side."""
     state = app_state(request)
-    charge = await admit(
-        request,
-        key,
-        route="/api/v1/compare",
-        cost=state.settings.server.credits.compare,
-        messages=body.messages,
-        models=listed("models", body.models),
-        planned_calls=len(body.models),
-    )
+    charge = await admit_compare(request, key, body, route="/api/v1/compare")
     return await respond(
         request,
         metered(run_compare(body, state.runtime, request_id=charge.request_id), charge),
@@ -68,15 +62,7 @@ async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey)
 async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Response:
     """One model, with an optional ``routing.fallback`` chain."""
     state = app_state(request)
-    charge = await admit(
-        request,
-        key,
-        route="/api/v1/chat",
-        cost=state.settings.server.credits.chat,
-        messages=body.messages,
-        models=[("model", body.model), *listed("routing.fallback", body.routing.fallback)],
-        planned_calls=1,
-    )
+    charge = await admit_chat(request, key, body, route="/api/v1/chat")
     return await respond(
         request,
         metered(run_chat(body, state.runtime, request_id=charge.request_id), charge),
@@ -88,15 +74,7 @@ async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Re
 async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-4 contestants answer; a judge that is not one of them scores each 0-10."""
     state = app_state(request)
-    charge = await admit(
-        request,
-        key,
-        route="/api/v1/judge",
-        cost=state.settings.server.credits.judge,
-        messages=body.messages,
-        models=[*listed("contestants", body.contestants), ("judge", body.judge)],
-        planned_calls=len(body.contestants) + 1,
-    )
+    charge = await admit_judge(request, key, body, route="/api/v1/judge")
     return await respond(
         request,
         metered(run_judge(body, state.runtime, request_id=charge.request_id), charge),
@@ -119,11 +97,13 @@ async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/usage", responses=error_responses(FREE))
-async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Response:
+@router.get("/usage", responses=error_responses(("invalid_request", *FREE)))
+async def usage(
+    request: Request, key: AuthenticatedKey, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Response:
     """This key's balance and its most recent requests."""
     state = app_state(request)
-    records = await state.store.recent_usage(key.id, limit=max(1, min(limit, 500)))
+    records = await state.store.recent_usage(key.id, limit=limit)
     body = {
         "key_id": key.id,
         "credits_remaining": await state.store.balance(key.id),

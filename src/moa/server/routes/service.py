@@ -1,13 +1,14 @@
-"""Unauthenticated service routes: liveness, Prometheus metrics, the playground page."""
+"""Unauthenticated service routes: liveness, readiness, Prometheus metrics, the playground."""
 
 from __future__ import annotations
 
 from importlib import resources
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from moa.server.readiness import readiness
 from moa.server.state import app_state
 
 router = APIRouter(tags=["service"])
@@ -16,6 +17,15 @@ router = APIRouter(tags=["service"])
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/healthz/ready")
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: 200 when the database (and Redis, if configured) answer, else 503 naming
+    what is down."""
+    is_ready, checks = await readiness(app_state(request))
+    body = {"status": "ready" if is_ready else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if is_ready else 503)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -1,13 +1,18 @@
 """Schema migrations (Alembic), run by ``Store.open`` inside its cross-process lock.
 
-Each change to the tables is a numbered revision in ``versions/``: ``0001_initial`` is the
-schema moa created with ``create_all`` before it had migrations, ``0002_reservations`` adds
-the credit leases. :func:`upgrade` brings any database to the newest revision:
+Each change to the tables is a numbered revision in ``versions/``: ``0001`` is the schema
+moa created with ``create_all`` before it had migrations, ``0002`` adds the credit leases.
+:func:`upgrade` brings any database to the newest revision:
 
 * a new database gets every revision, in order;
 * a database an older moa created (its tables, but no ``alembic_version``) is first stamped
   with the revision its tables match, then upgraded;
 * an up-to-date database costs one small query, and Alembic is not even imported.
+
+The revision files are read in a worker thread (:func:`load_revisions`); :func:`upgrade`
+then runs them on the caller's connection, in its transaction, touching no file, so a
+server's event loop never blocks on disk. Only public Alembic API is used
+(``MigrationContext``, ``Operations``, ``ScriptDirectory``); there is no ``env.py``.
 
 To change the schema: edit ``moa/store/schema.py``, copy the newest file in ``versions/``
 to the next number (``revision`` = the new number, ``down_revision`` = the previous one),
@@ -24,7 +29,7 @@ from sqlalchemy import Column, MetaData, String, Table, inspect, select
 from sqlalchemy.engine import Connection
 
 if TYPE_CHECKING:
-    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 #: The newest revision: a database at it needs nothing.
 HEAD = "0002"
@@ -32,7 +37,7 @@ VERSION_TABLE = "alembic_version"
 #: What a database from before migrations holds, newest layout first: (revision, a table
 #: that only that layout and later ones have).
 _LEGACY_LAYOUTS = (("0002", "reservations"), ("0001", "api_keys"))
-_DIRECTORY = Path(__file__).parent
+DIRECTORY = Path(__file__).parent
 
 
 def current_revision(conn: Connection, schema: str | None = None) -> str | None:
@@ -43,34 +48,32 @@ def current_revision(conn: Connection, schema: str | None = None) -> str | None:
     return conn.execute(select(versions.c.version_num)).scalar()
 
 
-def load_alembic() -> None:
-    """Import Alembic (about a third of a second): callers on an event loop do it in a worker
-    thread before :func:`upgrade`, which only needs it when there is work to do."""
-    import alembic.command  # noqa: F401
+def load_revisions() -> ScriptDirectory:
+    """Import Alembic and read every revision file (disk and CPU work: run it in a worker
+    thread when an event loop is waiting)."""
+    from alembic.script import ScriptDirectory
+
+    revisions = ScriptDirectory(str(DIRECTORY))
+    revisions.get_current_head()  # reads the files now, not later on the caller's thread
+    return revisions
 
 
-def upgrade(conn: Connection, schema: str | None = None) -> None:
-    """Bring the database on ``conn`` to :data:`HEAD`, in the caller's transaction."""
-    if current_revision(conn, schema) == HEAD:
-        return
-    from alembic import command
+def upgrade(conn: Connection, revisions: ScriptDirectory, schema: str | None = None) -> None:
+    """Bring the database on ``conn`` to the newest revision, in the caller's transaction."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
 
-    config = _config(conn, schema)
-    if current_revision(conn, schema) is None and (legacy := _legacy_layout(conn, schema)):
-        command.stamp(config, legacy)
-    command.upgrade(config, "head")
+    context = MigrationContext.configure(conn, opts={"version_table_schema": schema})
+    current = context.get_current_revision()
+    if current is None and (legacy := _legacy_layout(conn, schema)):
+        context.stamp(revisions, legacy)
+        current = legacy
+    for revision in reversed(list(revisions.iterate_revisions("heads", current or "base"))):
+        with Operations.context(context):
+            revision.module.upgrade()
+        context.stamp(revisions, revision.revision)
 
 
 def _legacy_layout(conn: Connection, schema: str | None) -> str | None:
     tables = set(inspect(conn).get_table_names(schema=schema))
     return next((revision for revision, table in _LEGACY_LAYOUTS if table in tables), None)
-
-
-def _config(conn: Connection, schema: str | None) -> Config:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(_DIRECTORY))
-    config.attributes["connection"] = conn
-    config.attributes["schema"] = schema
-    return config

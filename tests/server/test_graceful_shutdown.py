@@ -26,7 +26,7 @@ BLEND = {
 
 
 async def _draining(http: httpx.AsyncClient) -> bool:
-    response = await http.get("/healthz")
+    response = await http.get("/healthz/ready")
     return response.status_code == 503 and response.json()["error"]["code"] == "shutting_down"
 
 
@@ -61,6 +61,7 @@ async def test_sigterm_ends_streams_and_json_requests_with_shutting_down_and_set
             refused = await http.post("/api/v1/blend", json=BLEND)
             assert refused.status_code == 503
             assert refused.json()["error"]["code"] == "shutting_down"
+            assert (await http.get("/healthz")).status_code == 200, "alive while draining"
 
             frames = await _rest_of_stream(lines)
             answered = await plain

@@ -180,16 +180,21 @@ def _pass_on(handler: Any, sig: int) -> None:
         signal.raise_signal(sig)
 
 
+#: Liveness stays 200 while draining: the process is alive and finishing its requests, and
+#: a failed liveness probe would have it killed mid-drain. Readiness says 503.
+_ALWAYS_ANSWERED = frozenset({"/healthz"})
+
+
 class Draining:
     """ASGI middleware: counts HTTP requests in flight and, once the drain has begun,
-    answers new ones 503 ``shutting_down`` (closing the connection)."""
+    answers new ones (but liveness) 503 ``shutting_down``, closing the connection."""
 
     def __init__(self, app: ASGIApp, drain: Drain) -> None:
         self.app = app
         self.drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in _ALWAYS_ANSWERED:
             await self.app(scope, receive, send)
         elif self.drain.draining:
             refusal = error_response(503, SHUTTING_DOWN, MESSAGE, {"Connection": "close"})

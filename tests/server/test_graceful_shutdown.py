@@ -78,3 +78,31 @@ async def test_sigterm_ends_streams_and_json_requests_with_shutting_down_and_set
         assert await store.balance(key.id) == await store.ledger_total(key.id) == 16
     finally:
         await store.close()
+
+
+async def test_a_request_that_finishes_within_the_grace_gets_its_answer(
+    upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    upstream.script("slow", latency_ms=1500)
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'moa.db'}"
+    config = write_config(tmp_path / "moa.toml", upstream, database_url, shutdown_grace_s=60)
+    store = await Store.open(database_url)
+    try:
+        key, plaintext = await store.create_key(credits=20)
+        headers = {"Authorization": f"Bearer {plaintext}"}
+        body = {**BLEND, "models": ["fake/alpha", "fake/slow"]}
+        async with (
+            MoaProcess(config) as moa,
+            httpx.AsyncClient(base_url=moa.url, headers=headers, timeout=60) as http,
+        ):
+            blend = asyncio.create_task(http.post("/api/v1/blend", json=body))
+            await upstream.wait_for_async(lambda: len(upstream.calls("slow")) == 1, within=30)
+            moa.signal(signal.SIGTERM)
+            answered = await blend
+            await moa.exited(within=30)  # as soon as the last request ended, not after 60 s
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["credits_charged"] == 4
+        [record] = await store.recent_usage(key.id)
+        assert record.status == "ok"
+    finally:
+        await store.close()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from moa.store import Reservation, Store, UsageRecord
 from moa.store.schema import reservations, utcnow
@@ -147,3 +149,19 @@ async def test_settle_and_reaper_racing_refund_each_reservation_exactly_once(
     await asyncio.gather(*settled, *reaped)
     await _books_balance(owner, key.id, 400 - 60 * 2)
     assert await _held_ids(owner) == set()
+
+
+async def test_a_reservation_whose_settlement_failed_is_left_to_expire_and_be_refunded(
+    db: Database,
+) -> None:
+    owner, other = await db.open(), await db.open()
+    key, _ = await owner.create_key(credits=10)
+    failed = await _held(owner, key.id, 4, request_id="failed")
+    await _held(owner, key.id, 4, request_id="running")
+    broken = UsageRecord(request_id="failed", key_id="key_missing", route="/api/v1/blend")
+    with pytest.raises(IntegrityError):  # the usage record names no key: nothing commits
+        await owner.settle(failed, 4, record=broken)
+    await _expire(owner, owner.owner)
+    assert await owner.renew_leases() == 1, "only the running request is renewed"
+    assert await other.reap_expired() == ["failed"]
+    await _books_balance(other, key.id, 6)

@@ -30,7 +30,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,15 +146,26 @@ async def settle(
     return Settlement(charged, remaining)
 
 
-async def renew(conn: AsyncConnection, owner: str, lease_s: float) -> int:
-    """Extend every lease ``owner`` holds to ``lease_s`` from now; how many there were."""
+async def renew(
+    conn: AsyncConnection, owner: str, lease_s: float, abandoned: Set[str] = frozenset()
+) -> int:
+    """Extend every lease ``owner`` holds, but the ``abandoned`` ones, to ``lease_s`` from
+    now; how many there were."""
     stmt = (
         update(reservations)
         .where(reservations.c.owner == owner)
         .values(expires_at=_clock(conn, lease_s))
     )
+    if abandoned:
+        stmt = stmt.where(reservations.c.id.not_in(abandoned))
     result = await conn.execute(stmt)
     return int(result.rowcount)
+
+
+async def still_held(conn: AsyncConnection, ids: Set[str]) -> set[str]:
+    """Which of these reservations have not been settled or reaped yet."""
+    stmt = select(reservations.c.id).where(reservations.c.id.in_(ids))
+    return set((await conn.execute(stmt)).scalars())
 
 
 async def reap_one(conn: AsyncConnection) -> str | None:

@@ -47,6 +47,7 @@ class Store:
         self.lease_s = lease_s
         #: Whose leases this store renews: one id per Store (per server process).
         self.owner = reservations.new_owner()
+        self._abandoned: set[str] = set()  # reservations whose settlement failed
         self._reader = reader(engine)
         # SQLite has one writer at a time: queue this process's writers here, on the event
         # loop, instead of letting each hold a connection and spin on the file lock (which
@@ -168,13 +169,23 @@ class Store:
         """Keep ``charged`` (``0 <= charged <= reservation.credits``), refund the rest and,
         if given, store the request's usage record in the same transaction, so the ledger
         and the usage records can never disagree."""
-        async with self._write() as conn:
-            return await reservations.settle(conn, reservation, charged, record)
+        try:
+            async with self._write() as conn:
+                return await reservations.settle(conn, reservation, charged, record)
+        except BaseException:
+            # The request is over but its row stayed: stop renewing it, so its lease runs
+            # out and a reaper (this store's or another's) refunds it, instead of the
+            # credits staying held for as long as this process lives.
+            self._abandoned.add(reservation.id)
+            raise
 
     async def renew_leases(self) -> int:
-        """Extend every reservation this store holds by a lease; how many there were."""
+        """Extend every reservation this store holds by a lease, but those whose settlement
+        failed; how many there were."""
         async with self._write() as conn:
-            return await reservations.renew(conn, self.owner, self.lease_s)
+            if self._abandoned:
+                self._abandoned &= await reservations.still_held(conn, self._abandoned)
+            return await reservations.renew(conn, self.owner, self.lease_s, self._abandoned)
 
     async def reap_expired(self, limit: int = _REAP_BATCH) -> list[str]:
         """Refund up to ``limit`` reservations whose lease ran out (their process died),

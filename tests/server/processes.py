@@ -48,9 +48,15 @@ class MoaProcess:
     """``async with MoaProcess(config) as moa: moa.url``; killed at the end if still alive."""
 
     def __init__(
-        self, config: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None
+        self,
+        config: Path,
+        *,
+        workers: int = 1,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.config = config
+        self.workers = workers
         self.cwd = cwd
         self.extra_env = env or {}
         self.log = config.with_suffix(f".{id(self)}.log")
@@ -81,9 +87,10 @@ class MoaProcess:
 
     def _spawn(self) -> subprocess.Popen[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOA_")}
+        argv = [MOA, "serve", "--config", str(self.config), "--port", "0"]
         with self.log.open("w") as log:
             return subprocess.Popen(
-                [MOA, "serve", "--config", str(self.config), "--port", "0"],
+                [*argv, "--workers", str(self.workers)],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,

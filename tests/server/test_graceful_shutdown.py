@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from moa.store import Store
 from moa.testing import ScriptedUpstream
@@ -34,9 +35,12 @@ async def _rest_of_stream(lines: Any) -> list[str]:
     return [line async for line in lines if line.startswith("data: ")]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_ends_streams_and_json_requests_with_shutting_down_and_settles_them(
-    upstream: ScriptedUpstream, tmp_path: Path
+    upstream: ScriptedUpstream, tmp_path: Path, workers: int
 ) -> None:
+    """With ``--workers 2`` the signal goes to the supervisor, which passes it on: each
+    worker drains itself."""
     upstream.script("stuck", stall=True)
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'moa.db'}"
     config = write_config(tmp_path / "moa.toml", upstream, database_url, shutdown_grace_s=3)
@@ -45,7 +49,7 @@ async def test_sigterm_ends_streams_and_json_requests_with_shutting_down_and_set
         key, plaintext = await store.create_key(credits=20)
         headers = {"Authorization": f"Bearer {plaintext}"}
         async with (
-            MoaProcess(config) as moa,
+            MoaProcess(config, workers=workers) as moa,
             httpx.AsyncClient(base_url=moa.url, headers=headers, timeout=60) as http,
             http.stream("POST", "/api/v1/blend", json={**BLEND, "stream": True}) as stream,
         ):

@@ -13,6 +13,7 @@ from moa.providers.base import ChatCall, Provider
 from moa.providers.failures import BODY_LOG_LIMIT
 from moa.providers.registry import ProviderRegistry
 from moa.testing import ScriptedUpstream
+from moa.types import Message
 from tests.providers.conftest import KEY, PROTOCOLS, call, provider_settings, streamed
 
 REASONS = {
@@ -186,7 +187,10 @@ async def test_a_refused_connection_says_moa_could_not_connect(
 async def test_text_that_cannot_be_encoded_is_the_requests_fault_and_never_sent(
     provider: Provider, upstream: ScriptedUpstream, stream: bool
 ) -> None:
-    error = await fail(provider, call("lone surrogate \ud800 here"), stream=stream)
+    # Messages refuse such text (a 400 at the server); build one anyway, as text from
+    # elsewhere in a call (a schema, a stop string) could still carry it.
+    unencodable = Message.model_construct(role="user", content="lone surrogate \ud800 here")
+    error = await fail(provider, call(messages=[unencodable]), stream=stream)
 
     assert "cannot be encoded" in str(error)
     assert (error.retryable, error.upstream_fault) == (False, False)

@@ -44,14 +44,29 @@ SSE_DESCRIPTION = (
 )
 
 
-def error_responses(codes: tuple[str, ...], *, streams: bool = False) -> dict[int | str, Any]:
+class AnthropicErrorDetail(BaseModel):
+    type: str
+    message: str
+    code: str
+
+
+class AnthropicErrorBody(BaseModel):
+    """Errors on /v1/messages, in Anthropic's shape (moa's code rides along)."""
+
+    type: str
+    error: AnthropicErrorDetail
+
+
+def error_responses(
+    codes: tuple[str, ...], *, streams: bool = False, body: type[BaseModel] = ErrorBody
+) -> dict[int | str, Any]:
     """The ``responses`` of a route: its error statuses, and its event stream if any."""
     by_status: dict[int, list[str]] = {}
     for code in codes:
         status, meaning = ERROR_CODES[code]
         by_status.setdefault(status, []).append(f"`{code}`: {meaning}")
     responses: dict[int | str, Any] = {
-        status: {"model": ErrorBody, "description": "; ".join(lines)}
+        status: {"model": body, "description": "; ".join(lines)}
         for status, lines in sorted(by_status.items())
     }
     if streams:

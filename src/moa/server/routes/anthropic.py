@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from moa.engine import stream_blend
 from moa.errors import MoaError, http_status
@@ -25,7 +26,8 @@ from moa.server.anthropic_wire import Answered, Reply, error_body, message, stre
 from moa.server.auth import AnthropicKey
 from moa.server.billing import metered
 from moa.server.compat import MoaFields, resolve
-from moa.server.errors import ApiError, describe_validation
+from moa.server.errors import HTTP_CODES, ApiError, describe_validation
+from moa.server.openapi import PAID, AnthropicErrorBody, error_responses
 from moa.server.respond import collect, until_disconnect
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
@@ -109,6 +111,9 @@ class AnthropicErrors(APIRoute):
                 return _error(400, "invalid_request", describe_validation(list(exc.errors())))
             except MoaError as exc:
                 return _error(exc.http_status, exc.code, exc.message)
+            except HTTPException as exc:  # a body that is not JSON at all
+                code = HTTP_CODES.get(exc.status_code, "invalid_request")
+                return _error(exc.status_code, code, str(exc.detail))
 
         return route
 
@@ -120,7 +125,7 @@ def _error(status: int, code: str, text: str, headers: dict[str, str] | None = N
 router = APIRouter(prefix="/v1", tags=["anthropic"], route_class=AnthropicErrors)
 
 
-@router.post("/messages")
+@router.post("/messages", responses=error_responses(PAID, streams=True, body=AnthropicErrorBody))
 async def messages(body: MessagesRequest, request: Request, key: AnthropicKey) -> Response:
     """Anthropic Messages, answered by a blend (or by one model for a plain model id)."""
     state = app_state(request)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from moa.catalogue import catalogue
+from moa.catalogue import CatalogueEntry, catalogue
+from moa.config import Settings
 from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
@@ -84,17 +85,31 @@ async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> 
 
 @router.get("/models", responses=error_responses(FREE))
 async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
-    """The model catalogue, the strategies, and the presets of moa.toml."""
-    state = app_state(request)
+    """The model catalogue (with prices), the strategies, the presets and the defaults of
+    moa.toml: everything the playground needs to fill its model picker."""
+    settings = app_state(request).settings
     body = {
-        "models": [
-            {"id": e.id, "kind": e.kind, "ready": e.ready, "needs": e.needs or None}
-            for e in catalogue(state.settings)
-        ],
+        "models": [_catalogued(e, settings) for e in catalogue(settings)],
         "strategies": list(STRATEGIES),
-        "presets": {n: p.model_dump() for n, p in state.settings.presets.items()},
+        "presets": {n: p.model_dump() for n, p in settings.presets.items()},
+        "defaults": {
+            "models": settings.defaults.models,
+            "strategy": settings.defaults.strategy or BlendRequest.model_fields["strategy"].default,
+        },
     }
     return JSONResponse(body)
+
+
+def _catalogued(entry: CatalogueEntry, settings: Settings) -> dict[str, Any]:
+    price = settings.price(entry.id)
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "ready": entry.ready,
+        "needs": entry.needs or None,
+        "input_usd_per_mtok": price.input_usd_per_mtok,
+        "output_usd_per_mtok": price.output_usd_per_mtok,
+    }
 
 
 @router.get("/usage", responses=error_responses(("invalid_request", *FREE)))

@@ -12,6 +12,8 @@ print(answer.content)
 
 from __future__ import annotations
 
+__version__ = "0.2.0"  # the one place: pyproject.toml, `moa --version` and the API read it
+
 from moa.config import Settings, load_settings
 from moa.engine import blend, stream_blend
 from moa.errors import BlendFailed, ConfigError, InvalidRequest, MissingKeyError, MoaError
@@ -51,6 +53,7 @@ __all__ = [
     "SourceEvent",
     "SourceSpec",
     "SynthesisEvent",
+    "__version__",
     "blend",
     "load_settings",
     "stream_blend",

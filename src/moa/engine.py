@@ -15,6 +15,7 @@ from contextlib import aclosing
 from typing import Any, Literal
 
 from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
+from moa.references import FenceFilter, strip_fences
 from moa.routing.router import CallOptions, Routed, with_timeout
 from moa.runtime import Runtime
 from moa.strategies import get_strategy
@@ -90,19 +91,23 @@ class _Synth:
             layer=-1,
         )
         self._account(routed)
-        return routed.completion.text
+        return strip_fences(routed.completion.text)
 
     async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:
         router = self._blend.runtime.router
         streaming = router.stream(
             self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
         )
+        fences = FenceFilter()
         async with aclosing(streaming) as pieces:
             async for piece in pieces:
                 if isinstance(piece, Routed):
                     self._account(piece)
-                    return piece.completion.text
-                self.show(shown(piece) if shown else piece)
+                    tail = fences.flush()
+                    self.show(shown(tail) if shown and tail else tail)
+                    return strip_fences(piece.completion.text)
+                text = fences(piece)
+                self.show(shown(text) if shown and text else text)
         raise ProviderError("synthesis stream ended without an answer", model=self.model)
 
     def show(self, text: str) -> None:

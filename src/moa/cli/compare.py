@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from typing import Annotated
 
+import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from moa.cli.common import EXIT_FAILED, EXIT_USAGE, fail, validation_message
+from moa.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    ConfigOption,
+    ModelOption,
+    fail,
+    settings_or_exit,
+    validation_message,
+)
 from moa.config import Settings
 from moa.errors import MoaError
 from moa.types import CompareAnswer, CompareRequest, DeltaEvent, Message, SourceEvent
@@ -77,3 +88,20 @@ def _finish(answer: CompareAnswer, json_output: bool) -> int:
         print(f"## {result.model} ({result.latency_ms} ms)\n{result.content or result.error}\n")
     print(f"fastest: {answer.fastest} · longest: {answer.longest}")
     return 0
+
+
+def compare_command(
+    prompt: Annotated[str, typer.Argument(help="The question every model answers.")],
+    model: ModelOption = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0-2).")] = 0.7,
+    max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per call.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Ask 2-9 models the same question and show their answers side by side."""
+    settings = settings_or_exit(config)
+    code = asyncio.run(
+        run_compare(settings, prompt, model or [], temperature, max_tokens, json_output)
+    )
+    if code:
+        raise typer.Exit(code)

@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from moa import __version__
 from moa.catalogue import catalogue
 from moa.config import Settings, load_settings
 from moa.mcp.http import McpEndpoint
@@ -34,7 +35,7 @@ from moa.store import Store
 def create_app(settings: Settings | None = None) -> FastAPI:
     config = (settings if settings is not None else load_settings()).for_clients()
     drain = Drain(config.server.shutdown_grace_s)
-    mcp = McpEndpoint(version="0.1.0")
+    mcp = McpEndpoint(version=__version__)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="moa",
         summary="Mixture-of-Agents: several LLMs answer, a synthesizer blends their answers.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     install_error_handlers(app)

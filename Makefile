@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## serve: install, create a demo API key, and serve on the embedded local model
+## serve: install, print the demo API key (made once, then reused), serve on the embedded model
 serve: install
-	@$(BIN)/moa keys create --credits 1000 --name demo | tail -n 1 | sed 's/^/demo API key: /'
+	@$(BIN)/moa keys demo | tail -n 1 | sed 's/^/demo API key: /'
 	$(BIN)/moa serve
 
 lint: install

@@ -83,6 +83,7 @@ async def admit(
         planned_calls=planned_calls,
         strategy=strategy,
         models=list(dict.fromkeys(model for _, model in models)),
+        drain=state.drain,
         request_id=context.id,
     )
     await charge.reserve()

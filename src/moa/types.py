@@ -503,7 +503,7 @@ Event = Annotated[
 # ---- chat, compare, judge ----------------------------------------------------------------
 
 
-class _Conversation(BaseModel):
+class Conversation(BaseModel):
     """Fields every mode shares with a blend."""
 
     model_config = ConfigDict(extra="forbid")
@@ -542,7 +542,7 @@ class Routing(BaseModel):
         return [check_model_id(m) for m in value]
 
 
-class ChatRequest(_Conversation, AnswerOptions):
+class ChatRequest(Conversation, AnswerOptions):
     model: ModelIdText
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
@@ -569,7 +569,7 @@ class ChatAnswer(BaseModel):
     credits_remaining: int | None = None
 
 
-class CompareRequest(_Conversation):
+class CompareRequest(Conversation):
     models: list[ModelIdText] = Field(min_length=2, max_length=9)
 
     @field_validator("models", mode="before")
@@ -601,7 +601,7 @@ class CompareAnswer(BaseModel):
     credits_remaining: int | None = None
 
 
-class JudgeRequest(_Conversation):
+class JudgeRequest(Conversation):
     contestants: list[ModelIdText] = Field(min_length=2, max_length=4)
     judge: ModelIdText
 

@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from moa import prompts
 from moa.errors import ProviderError, RequestFailed
 from moa.json_reply import extract_json_object
-from moa.modes.running import run_mode
+from moa.modes.running import each_model, run_mode
 from moa.providers.base import elapsed_ms
 from moa.references import Reference
 from moa.runtime import Runtime
 from moa.sources import Sources
-from moa.strategies.base import SourcePlan, synthesis_messages
+from moa.strategies.base import synthesis_messages
 from moa.types import (
     Event,
     JudgeAnswer,
@@ -90,10 +90,7 @@ async def run_judge(
         options = sources.options(
             request.messages, temperature=request.temperature, max_tokens=request.max_tokens
         )
-        plans = [
-            SourcePlan(i, SourceSpec(model=m), tuple(request.messages), request.temperature)
-            for i, m in enumerate(request.contestants)
-        ]
+        plans = each_model(request.contestants, request)
         called = await asyncio.gather(*(sources.call(plan, 0, options) for plan in plans))
         answers = [c.model_result() for c in called]
         ok = [a for a in answers if a.status == "ok"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx2
@@ -72,7 +71,7 @@ class OpenAICompatProvider(Provider):
         JSON: building the SDK's typed request and reply models cost a third of the CPU
         of every source call."""
         started = time.perf_counter()
-        with self._mapped_errors(call.model):
+        with self._failures.sdk(call.model, openai):
             response = await self._post(call, self._body(call), stream=False)
             text, usage, finish = _parse_completion(parse_json(response.content, "the reply"))
         if finish == BLOCKED:
@@ -88,7 +87,7 @@ class OpenAICompatProvider(Provider):
         usage: TokenUsage | None = None
         finish: str | None = None
         body = {**self._body(call), "stream": True, "stream_options": {"include_usage": True}}
-        with self._mapped_errors(call.model):
+        with self._failures.sdk(call.model, openai):
             response = await self._post(call, body, stream=True)
             try:
                 # Read to the end of the body, past [DONE]: a connection closed before its
@@ -137,21 +136,6 @@ class OpenAICompatProvider(Provider):
             options={"timeout": timeout},
             stream=stream,
         )
-
-    @contextmanager
-    def _mapped_errors(self, model: str) -> Iterator[None]:
-        """The SDK's errors and the transport's, as ProviderError; anything else is a bug."""
-        try:
-            with self._failures.transport(model):
-                yield
-        except openai.APIStatusError as exc:
-            raise self._failures.status(
-                model, exc.status_code, exc.response.text, exc.response.headers
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise self._failures.timed_out(model) from exc
-        except openai.APIConnectionError as exc:
-            raise self._failures.connection(model, exc.__cause__) from exc
 
     async def aclose(self) -> None:
         await self._client.close()

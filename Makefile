@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test check lint typecheck bench clean
+.PHONY: install serve test check lint typecheck browser screenshots bench clean deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,21 +19,40 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## serve: install, create a demo API key, and serve on the embedded local model
+## serve: install, print the demo API key (made once, then reused), serve on the embedded model
 serve: install
-	@$(BIN)/moa keys create --credits 1000 --name demo | tail -n 1 | sed 's/^/demo API key: /'
+	@$(BIN)/moa keys demo | tail -n 1 | sed 's/^/demo API key: /'
 	$(BIN)/moa serve
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy
 
+## browser: the system Chromium the playground's browser tests drive (installed when missing, as root)
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "chromium is missing: run 'sudo apt-get install -y chromium' (browser tests skip without it)"; fi
+
+## check: the fast gate before a commit: lint, format and strict types
+check: lint typecheck
+
 ## test: install, lint, type-check and run every test (PostgreSQL and Redis are started if needed)
-test: lint typecheck
+test: check browser
 	$(BIN)/pytest -q
+
+## deploy-check: lint the Dockerfile, validate the compose file and the Kubernetes manifests
+deploy-check: install
+	$(BIN)/hadolint --failure-threshold info deploy/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	$(BIN)/kubernetes-validate --strict deploy/kubernetes/moa.yaml
+
+## screenshots: docs/screenshots/*.png of the playground's three modes (served on a scripted upstream)
+screenshots: install browser
+	$(BIN)/python scripts/playground_screenshots.py
 
 bench: install
 	$(BIN)/python -m bench

@@ -3,12 +3,11 @@ moa's ``fake`` provider at it. No test reaches a real provider: there are no key
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from blockbuster import blockbuster_ctx
 
 from moa.config import Settings, settings_from_dict
 from moa.runtime import Runtime
@@ -36,7 +35,7 @@ def fake_settings(upstream: ScriptedUpstream, **sections: Any) -> Settings:
             "fake": {"kind": "openai", "base_url": upstream.base_url, "api_key": "sk-fake"},
             "spare": {"kind": "openai", "base_url": upstream.base_url, "api_key": "sk-spare"},
         },
-        "engine": {"retry_backoff_s": 0.01, "retry_backoff_max_s": 0.05},
+        "engine": {"retry_backoff_s": 0.01, "retry_backoff_max_s": 0.05, "min_timeout_s": 0.01},
     }
     for name, section in sections.items():
         merged = dict(data.get(name, {}))
@@ -63,7 +62,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """Redis on 127.0.0.1:6379, started if it was not running."""
-    from moa.testing.services import ensure_redis
+    from tests.services import ensure_redis
 
     return ensure_redis()
 
@@ -71,45 +70,41 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """PostgreSQL on 127.0.0.1:5432, started if it was not running."""
-    from moa.testing.services import ensure_postgres
+    from tests.services import ensure_postgres
 
     return ensure_postgres()
 
 
-class _SlowCallbacks(logging.Handler):
-    """Collects asyncio's debug-mode reports of callbacks that blocked the loop."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.reports: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Executing") and " took " in message:
-            self.reports.append(message)
-
-
 @pytest.fixture(autouse=True)
-async def no_blocking_calls_on_the_event_loop(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[None]:
-    """Fail any async test whose code blocked the event loop for over 250 ms (asyncio's
-    debug mode times every callback): a blocking call in moa would stall every blend.
+def no_blocking_calls_on_the_event_loop() -> Iterator[None]:
+    """Fail any test in which moa's own code makes a blocking call (sleep, file or socket
+    I/O, a lock wait, ...) on an event loop: one such call stalls every blend. BlockBuster
+    intercepts the calls themselves and looks for a ``moa`` frame on the stack, so a busy
+    machine (slow callbacks) cannot fail a test and blocking test code is not blamed.
 
-    Server tests are exempt: their moa runs on another thread's loop in this process, so
-    their own steps are timed with that thread's work (and the GIL) mixed in."""
-    if "server" in request.path.parts:
+    ``moa.testing`` is exempt: the scripted upstream's request log is shared with the test
+    thread under a lock, which is the test double's business, not moa's."""
+    with blockbuster_ctx("moa", excluded_modules=["moa.testing"]) as buster:
+        for library, function in LIBRARY_ONE_OFFS:
+            for call in FILE_READS:
+                buster.functions[call].can_block_in(library, function)
+        for blocking in buster.functions.values():  # a module's first import runs once
+            blocking.can_block_in("<frozen importlib._bootstrap>", "_find_and_load")
         yield
-        return
-    loop = asyncio.get_running_loop()
-    handler = _SlowCallbacks()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(handler)
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0.25
-    try:
-        yield
-    finally:
-        loop.set_debug(False)
-        logger.removeHandler(handler)
-    assert not handler.reports, f"the event loop was blocked: {handler.reports}"
+
+
+# Files libraries read once per process (their own metadata, say, or a database file's
+# path when an engine is made at start-up) the first time a moa frame is under them.
+LIBRARY_ONE_OFFS = [
+    ("redis/utils.py", "get_lib_version"),
+    ("sqlalchemy/ext/asyncio/engine.py", "create_async_engine"),
+    ("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args"),  # ~/.pgpass, per connection
+]
+FILE_READS = (
+    "os.stat",
+    "os.listdir",
+    "os.scandir",
+    "os.path.abspath",
+    "io.BufferedReader.read",
+    "io.TextIOWrapper.read",
+)

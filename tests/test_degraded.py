@@ -30,7 +30,7 @@ async def test_a_failed_source_makes_the_answer_degraded_naming_it(
         None,
         "failed",
     )
-    assert "beta is gone" in source.error
+    assert source.error == "HTTP 400: the upstream rejected the request"
 
 
 async def test_a_source_skipped_by_its_open_breaker_is_reported_as_skipped(
@@ -38,8 +38,9 @@ async def test_a_source_skipped_by_its_open_breaker_is_reported_as_skipped(
 ) -> None:
     upstream.script("alpha", status=503)
     req = request("fake/alpha", "fake/beta", synthesizer="fake/beta", max_tokens=16)
-    first = done_of(await collect(req, runtime))  # its retries fail: the breaker opens
-    assert [s.status for s in first.degraded_sources] == ["failed"]
+    for _ in range(3):  # three failed requests open the breaker
+        first = done_of(await collect(req, runtime))
+        assert [s.status for s in first.degraded_sources] == ["failed"]
     done = done_of(await collect(req, runtime))
     assert done.degraded is True
     assert [(s.model, s.status, s.error) for s in done.degraded_sources] == [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from moa.engine import blend
 from moa.runtime import Runtime
 from moa.testing import ScriptedUpstream
@@ -50,18 +48,29 @@ async def test_synthesizer_defaults_to_the_first_model(
     assert len(upstream.calls("beta")) == 2
 
 
+async def test_without_a_synthesizer_the_first_source_that_answered_synthesizes(
+    upstream: ScriptedUpstream, runtime: Runtime
+) -> None:
+    upstream.script("beta", status=500)
+    answer = await blend(request("fake/beta", "fake/alpha"), runtime)
+    assert answer.synthesis.model == "fake/alpha"
+    assert answer.content
+
+
 async def test_sources_run_concurrently_and_synthesis_streams_after_them(
     upstream: ScriptedUpstream, runtime: Runtime
 ) -> None:
     for name in ("alpha", "beta", "gamma", "judge"):
-        upstream.script(name, latency_ms=800)
-    started = time.perf_counter()
+        upstream.script(name, latency_ms=200)
     answer = await blend(
         request("fake/alpha", "fake/beta", "fake/gamma", synthesizer="fake/judge"), runtime
     )
-    elapsed = time.perf_counter() - started
     assert answer.content
-    assert elapsed < 2.0, f"three 800 ms sources + 800 ms synthesis took {elapsed:.2f} s"
+    sources = [upstream.calls(name)[0] for name in ("alpha", "beta", "gamma")]
+    first_done = min(s.completed_at or 0 for s in sources)
+    assert all(s.received_at < first_done for s in sources), "every source was asked at once"
+    synthesis = upstream.calls("judge")[0]
+    assert synthesis.received_at >= max(s.completed_at or 0 for s in sources)
 
 
 async def test_source_events_arrive_as_each_source_finishes_before_synthesis(
@@ -93,7 +102,7 @@ async def test_a_failed_source_is_dropped_and_reported(
     done = done_of(events)
     failed = [s for s in done.sources if s.status == "error"]
     assert [f.model for f in failed] == ["fake/beta"]
-    assert "model beta is gone" in (failed[0].error or "")
+    assert failed[0].error == "HTTP 400: the upstream rejected the request"  # not its own words
     (synthesis,) = upstream.calls("judge")
     assert "[beta]" not in system_text(synthesis.messages)
     assert any(isinstance(e, SourceEvent) and e.status == "failed" for e in events)

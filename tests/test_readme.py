@@ -30,7 +30,9 @@ def blocks(language: str) -> list[str]:
 def served_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """moa on default settings (embedded model) with a funded key: (url, key)."""
     database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('readme') / 'moa.db'}"
-    settings = settings_from_dict({"server": {"database_url": database_url}}, env={})
+    settings = settings_from_dict(
+        {"server": {"database_url": database_url}}, env={}, source="defaults"
+    )
 
     async def make_key() -> str:
         store = await Store.open(database_url)

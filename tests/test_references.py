@@ -1,12 +1,13 @@
-"""The reference budget: 3,200 characters each, then one common ratio down to 12,000 total."""
+"""The reference budget (3,200 characters each, then one common ratio down to 12,000
+total), and fence lines a synthesizer echoes kept out of the answer."""
 
 from __future__ import annotations
 
 from moa.engine import blend
-from moa.references import apply_budget
+from moa.references import FenceFilter, apply_budget, strip_fences
 from moa.runtime import Runtime
 from moa.testing import ScriptedUpstream
-from tests.helpers import request, system_text
+from tests.helpers import collect, content_of, request, system_text
 from tests.strategies.fences import fenced
 
 
@@ -55,3 +56,24 @@ async def test_five_long_answers_reach_the_synthesizer_scaled_to_fit_12000_toget
     system = system_text(upstream.calls("judge")[0].messages)
     for number, name in enumerate(names, 1):
         assert fenced(system, f"answer {number}") == long_text(2_400, name)
+
+
+async def test_fence_lines_a_synthesizer_echoes_never_reach_the_user(
+    upstream: ScriptedUpstream, runtime: Runtime
+) -> None:
+    echo = "<<<answer 1 a748292c>>>\nParis is the capital.\n<<<end of answer 1 a748292c>>>"
+    upstream.script("judge", content=echo)
+    events = await collect(request("fake/alpha", "fake/beta", synthesizer="fake/judge"), runtime)
+    streamed = content_of(events)
+    assert "<<<" not in streamed and ">>>" not in streamed
+    assert "Paris is the capital." in streamed
+    answer = await blend(request("fake/alpha", "fake/beta", synthesizer="fake/judge"), runtime)
+    assert answer.content == streamed
+
+
+def test_a_stream_stripped_piece_by_piece_equals_the_whole_stripped() -> None:
+    text = "a <<<answer 2 ff>>> b <<x>> <<<<c>>> <<< open\n d <<"
+    for size in range(1, len(text) + 1):
+        fences = FenceFilter()
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        assert "".join(fences(p) for p in pieces) + fences.flush() == strip_fences(text)

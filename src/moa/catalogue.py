@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from moa.config import BUILTIN_PROVIDERS, Settings
+from moa.config import Settings
 
 WELL_KNOWN: tuple[str, ...] = (
     "openai/gpt-4o",
@@ -48,7 +48,3 @@ def catalogue(settings: Settings) -> list[CatalogueEntry]:
             needs = "" if settings.env.get(provider.api_key_env) else provider.api_key_env
         entries.append(CatalogueEntry(model_id, provider.kind, ready=not needs, needs=needs))
     return entries
-
-
-def provider_names(settings: Settings) -> list[str]:
-    return sorted({*BUILTIN_PROVIDERS, *settings.providers})

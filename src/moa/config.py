@@ -6,16 +6,26 @@ Nothing else in moa reads the environment: the variables a provider needs are co
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from moa.errors import ConfigError
-from moa.types import StrategyName
+from moa.types import Layers, Samples, StrategyName, TokenUsage, Usage
+from moa.validation import describe_errors
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "local"]
 
@@ -51,6 +61,10 @@ BUILTIN_PROVIDERS: dict[str, ProviderConfig] = {
     "llamacpp": ProviderConfig(base_url="http://127.0.0.1:8080/v1", api_key="llamacpp"),
     "local": ProviderConfig(kind="local"),
 }
+# Built-ins that need no key: on a server they would let any client reach services on the
+# server's own ports (or burn its CPU on the embedded model), so HTTP clients get them
+# only when moa.toml declares them.
+KEYLESS_PROVIDERS = frozenset({"local", "ollama", "vllm", "llamacpp"})
 
 
 class ModelConfig(BaseModel):
@@ -74,7 +88,8 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    database_url: str = "sqlite+aiosqlite:///./moa.db"
+    # Empty: moa.db in the user data directory (see user_data_dir); MOA_DATABASE_URL wins.
+    database_url: str = ""
     database_schema: str | None = None  # PostgreSQL only: keep moa's tables in this schema
     redis_url: str = ""
     rate_limit_per_minute: int = Field(600, ge=1)
@@ -82,13 +97,31 @@ class ServerConfig(BaseModel):
     ip_rate_limit_per_minute: int | None = Field(None, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_message_chars: int = Field(200_000, ge=1)
+    key_inflight: int = Field(16, ge=1)  # concurrent paid requests per key
+    trusted_proxies: list[str] = []  # IPs or CIDRs whose X-Forwarded-For is believed
     credits: CreditCosts = CreditCosts()
+    # A reservation is a lease its process renews every third of this; one not renewed
+    # for this long belongs to a dead process and any server refunds it.
+    reservation_lease_s: float = Field(30.0, ge=1, le=3600)
+    # SIGTERM: in-flight requests get this long to finish, then end with `shutting_down`.
+    shutdown_grace_s: float = Field(10.0, ge=0, le=3600)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from exc
+        return value
 
 
 class EngineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source_timeout_s: float = Field(60.0, gt=0)
+    min_timeout_s: float = Field(1.0, gt=0)  # the least a request may ask for
     synthesis_timeout_s: float = Field(120.0, gt=0)
     connect_timeout_s: float = Field(10.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
@@ -108,8 +141,8 @@ class PresetConfig(BaseModel):
     models: list[str] = Field(min_length=1)
     synthesizer: str | None = None
     strategy: StrategyName = "consensus"
-    layers: int = Field(1, ge=1, le=3)
-    samples: int = Field(4, ge=2, le=8)
+    layers: Layers = 1
+    samples: Samples = 4
 
 
 class DefaultsConfig(BaseModel):
@@ -132,13 +165,78 @@ class Settings(BaseModel):
     defaults: DefaultsConfig = DefaultsConfig()
     env: dict[str, str] = Field(default_factory=dict, exclude=True)
     source: str = "defaults"
+    _for_clients: bool = PrivateAttr(False)
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> Settings:
+        """``MOA_DATABASE_URL``, else moa.toml's ``database_url``, else the user's default
+        database, so every command in every directory finds the same keys."""
+        url = self.env.get("MOA_DATABASE_URL") or self.server.database_url
+        if not url:
+            url = f"sqlite+aiosqlite:///{self.data_dir / 'moa.db'}"
+        if url != self.server.database_url:
+            self.server = self.server.model_copy(update={"database_url": url})
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        """Where moa keeps its own files (the default database, the demo key)."""
+        return user_data_dir(self.env)
 
     def provider(self, name: str) -> ProviderConfig | None:
-        """moa.toml's provider of this name, else the built-in one."""
-        return self.providers.get(name) or BUILTIN_PROVIDERS.get(name)
+        """moa.toml's provider of this name, else the built-in one (keyless built-ins only
+        if declared, when serving clients)."""
+        if name in self.providers:
+            return self.providers[name]
+        if self._for_clients and name in KEYLESS_PROVIDERS:
+            return None
+        return BUILTIN_PROVIDERS.get(name)
+
+    def provider_names(self) -> list[str]:
+        """Every provider name a model id may use."""
+        return sorted(n for n in {*BUILTIN_PROVIDERS, *self.providers} if self.provider(n))
+
+    def for_clients(self) -> Settings:
+        """These settings as a server applies them to HTTP clients: keyless built-ins need
+        a ``[providers.<name>]`` in moa.toml, except that with no moa.toml at all the
+        embedded model is declared (the zero-config demo)."""
+        providers = dict(self.providers)
+        if self.source == "defaults":
+            providers.setdefault("local", BUILTIN_PROVIDERS["local"])
+        served = self.model_copy(update={"providers": providers})
+        served._for_clients = True
+        return served
+
+    @property
+    def serves_clients(self) -> bool:
+        return self._for_clients
 
     def price(self, model_id: str) -> ModelConfig:
         return self.models.get(model_id) or ModelConfig()
+
+    def usage_of(self, model_id: str, tokens: TokenUsage, calls: int = 1) -> Usage:
+        """What ``calls`` calls of ``model_id`` that used ``tokens`` cost, priced."""
+        price = self.price(model_id)
+        cost = (
+            tokens.prompt_tokens * price.input_usd_per_mtok
+            + tokens.completion_tokens * price.output_usd_per_mtok
+        ) / 1_000_000
+        return Usage(
+            calls=calls,
+            prompt_tokens=tokens.prompt_tokens,
+            completion_tokens=tokens.completion_tokens,
+            cost_usd=round(cost, 8),
+        )
+
+
+def user_data_dir(env: Mapping[str, str]) -> Path:
+    """``$XDG_DATA_HOME/moa``, else ``~/.local/share/moa`` (the XDG base directory rules:
+    an empty or relative ``XDG_DATA_HOME`` is ignored). Created on first use, not here."""
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "moa"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "share" / "moa"
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -172,6 +270,4 @@ def settings_from_dict(
     try:
         return Settings.model_validate({**data, "env": dict(env or {}), "source": source})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
+        raise ConfigError(f"{source}: {describe_errors(exc.errors())}") from exc

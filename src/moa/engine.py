@@ -10,32 +10,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, Literal
+from contextlib import aclosing
+from typing import Any
 
-from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
+from moa.errors import MoaError, ProviderError, RequestFailed
+from moa.providers.base import elapsed_ms
+from moa.references import FenceFilter, strip_fences
 from moa.routing.router import CallOptions, Routed
 from moa.runtime import Runtime
+from moa.sources import Called, Sources
 from moa.strategies import get_strategy
 from moa.strategies.base import Answer, DeltaFilter, SourcePlan
 from moa.streaming import event_stream
-from moa.tally import Tally
 from moa.types import (
     BlendAnswer,
     BlendRequest,
     ChunkEvent,
-    DegradedSource,
     DoneEvent,
     ErrorEvent,
     Event,
     LayerEvent,
     Message,
-    SourceEvent,
-    SourceResult,
+    SourceSpec,
     SynthesisEvent,
     SynthesisInfo,
     TokenUsage,
+    new_request_id,
 )
 
 Emit = Callable[[Event], None]
@@ -45,31 +46,36 @@ log = logging.getLogger("moa.engine")
 class _Synth:
     """The synthesizer as strategies see it: calls routed, streamed text sent as chunks."""
 
-    def __init__(self, blend: _Blend) -> None:
+    def __init__(self, blend: _Blend, spec: SourceSpec) -> None:
         self._blend = blend
-        self.spec = blend.request.synthesizer_spec
+        self.spec = spec
         self.model = self.spec.model
         self.usage = TokenUsage()
         self.latency_ms = 0
+        self.finish_reason: str | None = None
 
     def _options(
         self, messages: Sequence[Message], response_format: dict[str, Any] | None = None
     ) -> CallOptions:
-        return CallOptions(
-            messages=messages,
-            temperature=self._blend.request.temperature,
-            max_tokens=self._blend.request.max_tokens,
-            timeout_s=self._blend.request.synthesis_timeout_s
-            or self._blend.runtime.settings.engine.synthesis_timeout_s,
-            response_format=response_format,
-            seed=self._blend.request.seed,
+        request = self._blend.request
+        asked = request.response_format.for_call() if request.response_format else None
+        return self._blend.sources.options(
+            messages,
+            synthesis=True,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            response_format=response_format or asked,  # a strategy's own format comes first
+            stop=tuple(request.stop) if request.stop else None,
+            seed=request.seed,
+            top_p=request.top_p,
         )
 
     def _account(self, routed: Routed) -> None:
         self.model = routed.model
+        self.finish_reason = routed.completion.finish_reason
         self.usage = self.usage + routed.completion.usage
         self.latency_ms += routed.completion.latency_ms
-        self._blend.tally.add(routed.model, routed.completion.usage)
+        self._blend.sources.spent(routed.model, routed.completion.usage)
 
     async def complete(
         self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
@@ -81,17 +87,23 @@ class _Synth:
             layer=-1,
         )
         self._account(routed)
-        return routed.completion.text
+        return strip_fences(routed.completion.text)
 
     async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:
         router = self._blend.runtime.router
-        async for piece in router.stream(
+        streaming = router.stream(
             self.spec, self._options(messages), on_route=self._blend.emit, layer=-1
-        ):
-            if isinstance(piece, Routed):
-                self._account(piece)
-                return piece.completion.text
-            self.show(shown(piece) if shown else piece)
+        )
+        fences = FenceFilter()
+        async with aclosing(streaming) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, Routed):
+                    self._account(piece)
+                    tail = fences.flush()
+                    self.show(shown(tail) if shown and tail else tail)
+                    return strip_fences(piece.completion.text)
+                text = fences(piece)
+                self.show(shown(text) if shown and text else text)
         raise ProviderError("synthesis stream ended without an answer", model=self.model)
 
     def show(self, text: str) -> None:
@@ -100,20 +112,26 @@ class _Synth:
 
 
 class _Blend:
-    def __init__(self, request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+    def __init__(
+        self, request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str
+    ) -> None:
         self.request = request
+        self.request_id = request_id
         self.runtime = runtime
         self.emit = emit
-        self.tally = Tally(runtime.settings)
-        self.results: list[tuple[int, int, SourceResult]] = []
-        self.degraded: list[tuple[int, int, DegradedSource]] = []
+        self.sources = Sources(
+            runtime,
+            emit,
+            source_timeout_s=request.source_timeout_s,
+            synthesis_timeout_s=request.synthesis_timeout_s,
+        )
         self.started = time.perf_counter()
 
     async def run(self) -> DoneEvent:
         strategy = get_strategy(self.request.strategy)
         answers = await self._layer(strategy.first_layer(self.request), 0)
         if not answers:
-            raise BlendFailed(f"every source failed: {self._failures(0)}")
+            raise RequestFailed(f"every source failed: {self._failures(0)}")
         early_stopped = False
         for layer in range(1, strategy.refinement_layers(self.request) + 1):
             refined = await self._layer(strategy.refine(self.request, layer, answers), layer)
@@ -121,34 +139,46 @@ class _Blend:
                 early_stopped = True
                 break
             answers = refined
-        synth = _Synth(self)
+        synth = _Synth(self, self._synthesizer(answers))
         if not strategy.calls_synthesizer:
             synth.model = f"moa/{strategy.name}"
         self.emit(SynthesisEvent(strategy=self.request.strategy, model=synth.model))
         try:
             outcome = await strategy.synthesize(self.request, answers, synth)
         except ProviderError as exc:
-            raise BlendFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
+            raise RequestFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
+        ended = self.sources.in_order()
+        degraded = [d for called in ended if (d := called.degraded()) is not None]
         return DoneEvent(
-            id=f"blend_{uuid.uuid4().hex[:24]}",
+            id=self.request_id,
             strategy=self.request.strategy,
             council=outcome.council,
             best_of_pick=outcome.best_of_pick,
             vote=outcome.vote,
-            sources=[result for _, _, result in sorted(self.results, key=lambda r: r[:2])],
+            sources=[called.source_result() for called in ended],
             synthesis=SynthesisInfo(
-                model=synth.model, latency_ms=synth.latency_ms, usage=synth.usage
+                model=synth.model,
+                latency_ms=synth.latency_ms,
+                usage=synth.usage,
+                finish_reason=synth.finish_reason,
             ),
-            usage=self.tally.usage,
+            usage=self.sources.usage,
             early_stopped=early_stopped,
-            degraded=bool(self.degraded),
-            degraded_sources=[d for _, _, d in sorted(self.degraded, key=lambda r: r[:2])],
-            latency_ms=int((time.perf_counter() - self.started) * 1000),
+            degraded=bool(degraded),
+            degraded_sources=degraded,
+            latency_ms=elapsed_ms(self.started),
         )
 
+    def _synthesizer(self, answers: Sequence[Answer]) -> SourceSpec:
+        """The synthesizer the request named, else the first source that answered: a
+        model that just failed would most likely fail the synthesis too."""
+        if self.request.synthesizer is not None:
+            return self.request.synthesizer_spec
+        return min(answers, key=lambda a: a.index).spec
+
     def _failures(self, layer: int) -> str:
-        failed = [r for _, _, r in self.results if r.layer == layer and r.status == "error"]
-        return "; ".join(f"{r.model}: {r.error}" for r in failed)
+        failed = [c for c in self.sources.called if c.layer == layer and not c.answered]
+        return "; ".join(f"{c.model}: {c.error}" for c in failed)
 
     async def _layer(self, plans: Sequence[SourcePlan], layer: int) -> list[Answer]:
         """Run one layer's calls concurrently; wait for all, or for the quorum plus grace."""
@@ -162,139 +192,57 @@ class _Blend:
             await asyncio.gather(*stragglers, return_exceptions=True)
         for plan, task in zip(plans, tasks, strict=True):
             if task.cancelled():
-                self._record_cut(plan, layer)
-        answers = [a for t in tasks if not t.cancelled() and (a := t.result()) is not None]
-        if self.request.strategy == "moa":
+                self.sources.ended(plan, layer, "cut", "cut (straggler)", self.started)
+        called = [t.result() for t in tasks if not t.cancelled()]
+        answers = [c.answer() for c in called if c.answered]
+        if get_strategy(self.request.strategy).refinement_layers(self.request):
             self.emit(LayerEvent(layer=layer, successes=len(answers)))
         return sorted(answers, key=lambda a: a.index)
 
-    async def _wait(self, tasks: list[asyncio.Task[Answer | None]]) -> None:
+    async def _wait(self, tasks: list[asyncio.Task[Called]]) -> None:
         quorum = self.request.quorum
         if quorum is None or quorum >= len(tasks):
             await asyncio.wait(tasks)
             return
         loop = asyncio.get_running_loop()
-        pending: set[asyncio.Task[Answer | None]] = set(tasks)
+        pending: set[asyncio.Task[Called]] = set(tasks)
         deadline: float | None = None
         while pending:
             timeout = None if deadline is None else max(0.0, deadline - loop.time())
             _, pending = await asyncio.wait(
                 pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
-            answered = sum(1 for t in tasks if t.done() and t.result() is not None)
+            answered = sum(1 for t in tasks if t.done() and t.result().answered)
             if deadline is None and answered >= quorum:
                 deadline = loop.time() + self.request.grace_ms / 1000
             if deadline is not None and loop.time() >= deadline:
                 return
 
-    async def _source(self, plan: SourcePlan, layer: int) -> Answer | None:
-        started = time.perf_counter()
-        options = CallOptions(
-            messages=plan.messages,
+    async def _source(self, plan: SourcePlan, layer: int) -> Called:
+        options = self.sources.options(
+            plan.messages,
             temperature=plan.temperature,
             max_tokens=self.request.max_tokens,
-            timeout_s=self.request.source_timeout_s
-            or self.runtime.settings.engine.source_timeout_s,
             seed=None if self.request.seed is None else self.request.seed + plan.index,
         )
-        try:
-            routed = await self.runtime.router.complete(
-                plan.spec, options, on_route=self.emit, layer=layer
-            )
-        except ProviderError as exc:
-            self._record_failure(plan, layer, exc, started)
-            return None
-        completion = routed.completion
-        self.tally.add(routed.model, completion.usage)
-        latency = int((time.perf_counter() - started) * 1000)
-        self.results.append(
-            (
-                layer,
-                plan.index,
-                SourceResult(
-                    model=routed.model,
-                    layer=layer,
-                    status="ok",
-                    content=completion.text,
-                    latency_ms=latency,
-                    usage=completion.usage,
-                    sample=plan.sample,
-                ),
-            )
-        )
-        self.emit(
-            SourceEvent(
-                model=routed.model,
-                layer=layer,
-                status="complete",
-                tokens=completion.usage.completion_tokens,
-                latency_ms=latency,
-                sample=plan.sample,
-            )
-        )
-        return Answer(
-            index=plan.index, model=routed.model, text=completion.text, sample=plan.sample
-        )
-
-    def _record_failure(
-        self, plan: SourcePlan, layer: int, exc: ProviderError, started: float
-    ) -> None:
-        if isinstance(exc, CircuitOpen):  # never called: no call, no latency
-            self._record_error(plan, layer, "skipped", "skipped (circuit_open)", started, 0)
-        else:
-            self._record_error(plan, layer, "failed", str(exc), started, 1)
-
-    def _record_cut(self, plan: SourcePlan, layer: int) -> None:
-        self._record_error(plan, layer, "cut", "cut (straggler)", self.started, 1)
-
-    def _record_error(
-        self,
-        plan: SourcePlan,
-        layer: int,
-        status: Literal["failed", "skipped", "cut"],
-        error: str,
-        started: float,
-        calls: int,
-    ) -> None:
-        """A source that gave no answer: reported in the answer and as an event."""
-        latency = int((time.perf_counter() - started) * 1000)
-        model = plan.spec.model
-        self.tally.add(model, TokenUsage(), calls=calls)
-        result = SourceResult(
-            model=model,
-            layer=layer,
-            status="error",
-            error=error,
-            latency_ms=latency,
-            sample=plan.sample,
-        )
-        self.results.append((layer, plan.index, result))
-        degraded = DegradedSource(
-            model=model, layer=layer, sample=plan.sample, status=status, error=error
-        )
-        self.degraded.append((layer, plan.index, degraded))
-        shown = "straggler" if status == "cut" else error
-        self.emit(
-            SourceEvent(
-                model=model,
-                layer=layer,
-                status=status,
-                error=shown,
-                latency_ms=latency,
-                sample=plan.sample,
-            )
-        )
+        return await self.sources.call(plan, layer, options)
 
 
 async def stream_blend(
-    request: BlendRequest, runtime: Runtime | None = None
+    request: BlendRequest, runtime: Runtime | None = None, *, request_id: str | None = None
 ) -> AsyncGenerator[Event, None]:
     """Run a blend, yielding its events: source, route, layer, synthesis, chunk, then done
-    or error. Stop iterating (or cancel) and every upstream call is cancelled."""
+    or error. Stop iterating (or cancel) and every upstream call is cancelled. The answer's
+    ``id`` is ``request_id`` (a server passes its request's), else a new one."""
     rt = runtime if runtime is not None else Runtime.from_settings()
 
     async def work(emit: Emit) -> None:
-        await _produce(request, rt, emit)
+        blend_id = request_id or new_request_id()
+        if rt.tracing is None:
+            await _produce(request, rt, emit, blend_id)
+            return
+        with rt.tracing.blend(request, emit) as traced:  # current span: the blend's tasks nest
+            await _produce(request, rt, traced, blend_id)
 
     try:
         async for event in event_stream(work):
@@ -304,20 +252,22 @@ async def stream_blend(
             await rt.aclose()
 
 
-async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit) -> None:
+async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str) -> None:
     """Run the blend; a failure becomes the stream's last event, never an exception."""
     try:
         await runtime.prepare(request)
         async with asyncio.timeout(request.timeout_s):
-            emit(await _Blend(request, runtime, emit).run())
+            emit(await _Blend(request, runtime, emit, request_id).run())
     except TimeoutError:
         deadline = f"{request.timeout_s:g} s"
-        emit(ErrorEvent(code="timeout", message=f"the blend passed its deadline of {deadline}"))
+        message = f"the blend passed its deadline of {deadline}"
+        emit(ErrorEvent.of(RequestFailed(message, code="timeout")))
     except MoaError as exc:
-        emit(ErrorEvent(code=exc.code, message=exc.message))
+        emit(ErrorEvent.of(exc))
     except Exception:  # a bug must end the stream cleanly, not hang or leak a traceback
         log.exception("blend failed unexpectedly")
-        emit(ErrorEvent(code="internal_error", message="the blend failed unexpectedly"))
+        failed = RequestFailed("the blend failed unexpectedly", code="internal_error")
+        emit(ErrorEvent.of(failed))
 
 
 async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendAnswer:
@@ -329,13 +279,5 @@ async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendA
         elif isinstance(event, DoneEvent):
             return event.answer("".join(parts))
         elif isinstance(event, ErrorEvent):
-            raise _error_for(event)
-    raise BlendFailed("the blend ended without an answer", code="internal_error")
-
-
-def _error_for(event: ErrorEvent) -> MoaError:
-    if event.code == "invalid_request":
-        from moa.errors import InvalidRequest
-
-        return InvalidRequest(event.message)
-    return BlendFailed(event.message, code=event.code)
+            raise event.exception
+    raise RequestFailed("the blend ended without an answer", code="internal_error")

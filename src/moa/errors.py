@@ -1,10 +1,12 @@
-"""moa's exceptions, each carrying the public error code of DESIGN.md.
+"""moa's exceptions, each carrying a public error code; ``ERROR_CODES`` is the one table
+from code to HTTP status (the server's responses and its OpenAPI document both read it).
 
     MoaError (code, message, http_status)
     ├── InvalidRequest         400 invalid_request: a field is wrong; the message names it
     ├── ConfigError            400 invalid_request: moa.toml or a model id cannot be used
     │   └── MissingKeyError    the provider's key is not set; names the variable to set
-    ├── BlendFailed            502 all_sources_failed | synthesis_failed, 504 timeout
+    ├── RequestFailed          502 all_sources_failed | synthesis_failed, 504 timeout,
+    │                          503 shutting_down, 500 internal_error (alias BlendFailed)
     └── ProviderError          one upstream call failed (status, retry_after, retryable)
         └── CircuitOpen        the model's breaker is open; the call was never made
 
@@ -16,10 +18,29 @@ from __future__ import annotations
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "invalid_request": (400, "a field is wrong; the message names it and what is allowed"),
+    "unauthorized": (401, "no API key, or one that is unknown or revoked"),
+    "insufficient_credits": (402, "the key's credits do not cover the request's price"),
+    "not_found": (404, "no such route or resource"),
+    "method_not_allowed": (405, "the route does not take this method"),
+    "request_too_large": (413, "the body or a message is over the server's limit"),
+    "rate_limited": (429, "a rate or in-flight limit was hit; see Retry-After"),
+    "internal_error": (500, "a bug in moa; never bad input (credits refunded)"),
+    "all_sources_failed": (502, "no source answered (credits refunded)"),
+    "synthesis_failed": (502, "the sources answered but the synthesizer failed (refunded)"),
+    "provider_error": (502, "the upstream failed"),
+    "shutting_down": (503, "the server is stopping; retry (finished work is charged)"),
+    "timeout": (504, "the request passed its deadline (finished calls are charged)"),
+}
+
+
+def http_status(code: str) -> int:
+    return ERROR_CODES.get(code, (500, ""))[0]
+
 
 class MoaError(Exception):
-    code = "error"
-    http_status = 500
+    code = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -27,10 +48,13 @@ class MoaError(Exception):
         if code is not None:
             self.code = code
 
+    @property
+    def http_status(self) -> int:
+        return http_status(self.code)
+
 
 class InvalidRequest(MoaError):
     code = "invalid_request"
-    http_status = 400
 
 
 class ConfigError(InvalidRequest):
@@ -47,12 +71,14 @@ class MissingKeyError(ConfigError):
         self.env_var = env_var
 
 
-class BlendFailed(MoaError):
-    http_status = 502
+class RequestFailed(MoaError):
+    """A blend, chat, compare or judge produced no answer: ``code`` says why."""
 
     def __init__(self, message: str, *, code: str = "all_sources_failed") -> None:
         super().__init__(message, code=code)
-        self.http_status = 504 if code == "timeout" else 502
+
+
+BlendFailed = RequestFailed  # the name of the Python API before 0.2; kept for its users
 
 
 class ProviderError(MoaError):
@@ -60,7 +86,6 @@ class ProviderError(MoaError):
     errors (connection refused, reset, cut stream, timeout)."""
 
     code = "provider_error"
-    http_status = 502
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ per-blend random tag, so text inside a reference cannot close the fence early.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,3 +45,34 @@ def fence(references: Sequence[Reference], tag: str | None = None) -> str:
         for ref, text in zip(references, texts, strict=True)
     ]
     return "\n\n".join(blocks)
+
+
+# What a model echoes of a fence: the open or close line of any reference, whatever its tag
+# (small models copy them, and mangle the tags as they do).
+ECHOED_FENCE = re.compile(r"<<<[^<>\n]{0,100}>>>")
+_MAYBE_FENCE = re.compile(r"<{1,2}$|<<<[^<>\n]{0,100}>{0,2}$")
+
+
+def strip_fences(text: str) -> str:
+    """Model text without echoed fence lines: they are moa's plumbing, not an answer."""
+    return ECHOED_FENCE.sub("", text)
+
+
+class FenceFilter:
+    """``strip_fences`` for a stream: passes text on at once, holding back only a tail that
+    could still become a fence line, so the deltas join into exactly ``strip_fences`` of
+    the whole."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def __call__(self, delta: str) -> str:
+        text = self._held + delta
+        maybe = _MAYBE_FENCE.search(text)
+        cut = maybe.start() if maybe else len(text)
+        self._held = text[cut:]
+        return strip_fences(text[:cut])
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return strip_fences(text)

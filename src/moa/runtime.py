@@ -6,17 +6,34 @@ breaker state outlive single requests without being module-level globals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from moa.config import Settings, load_settings
+from pydantic import BaseModel
+
+from moa.config import EngineConfig, Settings, load_settings
+from moa.errors import InvalidRequest
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers
 from moa.routing.router import Router
+from moa.tracing import tracing_from_env
 from moa.types import BlendRequest
+
+if TYPE_CHECKING:
+    from moa.tracing.spans import Tracing
+
+MakeRouter = Callable[[ProviderRegistry, EngineConfig, Breakers | None, dict[str, int]], Router]
 
 
 class Runtime:
-    def __init__(self, settings: Settings, breakers: Breakers | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        breakers: Breakers | None = None,
+        tracing: Tracing | None = None,
+    ) -> None:
+        """``tracing`` defaults to what the ``OTEL_*`` variables of ``settings.env`` ask for."""
         self.settings = settings
         self.registry = ProviderRegistry(settings)
         caps = {
@@ -24,15 +41,31 @@ class Runtime:
             for name, p in settings.providers.items()
             if p.max_concurrency is not None
         }
-        self.router = Router(self.registry, settings.engine, breakers, caps)
+        self.tracing = tracing if tracing is not None else tracing_from_env(settings.env)
+        make: MakeRouter = Router if self.tracing is None else self.tracing.router
+        self.router = make(self.registry, settings.engine, breakers, caps)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Runtime:
         return cls(settings if settings is not None else load_settings())
 
-    def check(self, request: BlendRequest) -> None:
-        """Fail before any work if a model of the request cannot be called."""
+    def check(self, request: BlendRequest, field_prefix: str = "") -> None:
+        """Fail before any work if a model of the request cannot be called or a timeout
+        it sets is below the floor."""
+        self.check_timeouts(request, field_prefix)
         self.check_models(self._models(request))
+
+    def check_timeouts(self, request: BaseModel, field_prefix: str = "") -> None:
+        """A request may shorten its timeouts, not below ``[engine] min_timeout_s``: a
+        call cut after a nanosecond costs the upstream work and proves nothing."""
+        floor = self.settings.engine.min_timeout_s
+        for name in ("timeout_s", "source_timeout_s", "synthesis_timeout_s"):
+            value = getattr(request, name, None)
+            if value is not None and value < floor:
+                raise InvalidRequest(
+                    f"{field_prefix}{name}: must be at least {floor:g} s (this server's "
+                    f"[engine] min_timeout_s), got {value:g}"
+                )
 
     def check_models(self, models: list[str]) -> None:
         for model in models:

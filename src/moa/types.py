@@ -6,9 +6,22 @@ these pydantic models, so the contract in DESIGN.md is written down exactly once
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from moa.errors import MoaError
 
 StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa", "vote"]
 STRATEGIES: tuple[StrategyName, ...] = (
@@ -22,26 +35,83 @@ STRATEGIES: tuple[StrategyName, ...] = (
 )
 Role = Literal["system", "user", "assistant"]
 
+
+def new_request_id() -> str:
+    """One id per request: the answer's ``id``, the usage record, the log line and the
+    ``X-Request-ID`` header all carry it."""
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
+# Bounds said once, for every body, preset and plan that takes these fields.
+Layers = Annotated[int, Field(ge=1, le=3)]
+Samples = Annotated[int, Field(ge=2, le=8)]
+Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+MaxTokens = Annotated[int, Field(ge=1, le=32_768)]
+
 MAX_MODELS = 6
 MIN_MODELS = 2
+MAX_FALLBACKS = 5
+
+
+def check_encodable(text: str) -> str:
+    """Text moa must send upstream has to be valid Unicode: a lone UTF-16 surrogate (which
+    JSON's ``\\ud800`` escape can smuggle in) cannot be encoded, and sending it would fail
+    the call for a reason that is the request's, not the upstream's."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains text that is not valid Unicode (a lone surrogate at position "
+            f"{exc.start}); send UTF-8 text"
+        ) from None
+    return text
 
 
 class Message(BaseModel):
-    """One OpenAI-style chat message."""
+    """One OpenAI-style chat message. ``developer`` (OpenAI's newer name for system) is
+    read as ``system``; a ``tool`` result is passed on as a user turn that says what it is,
+    since a blend calls no tools and its sources would refuse a bare tool message."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     role: Role
-    content: str
+    content: Annotated[str, AfterValidator(check_encodable)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_roles(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("role") in ("developer", "tool"):
+            value = dict(value)
+            if value["role"] == "developer":
+                value["role"] = "system"
+            else:
+                value["role"] = "user"
+                value["content"] = f"Tool result:\n{_text(value.get('content'))}"
+        return value
 
     @field_validator("content", mode="before")
     @classmethod
     def _flatten_parts(cls, value: Any) -> Any:
         """Accept OpenAI's list-of-parts content by joining its text parts."""
-        if isinstance(value, list):
-            parts = [p.get("text", "") for p in value if isinstance(p, dict)]
-            return "".join(str(p) for p in parts)
-        return value
+        return _text(value) if isinstance(value, list) else value
+
+
+def _text(content: Any) -> Any:
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return "".join(str(p) for p in parts)
+    return "" if content is None else content
+
+
+MODEL_ID_SCHEMA: dict[str, Any] = {
+    "pattern": r"^[a-z0-9_-]{1,32}/[A-Za-z0-9._:@+-][A-Za-z0-9._:@+/-]{0,199}$",
+    "maxLength": 233,
+    "description": "Model id, 'provider/model'. No segment of the model part may be '..'.",
+}
+
+
+# A model id where only an id (never a route object) is taken: the rule in the schema too.
+ModelIdText = Annotated[str, Field(json_schema_extra=MODEL_ID_SCHEMA)]
 
 
 class SourceSpec(BaseModel):
@@ -49,8 +119,8 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(min_length=3)
-    fallback: tuple[str, ...] = ()
+    model: str = Field(min_length=3, json_schema_extra=MODEL_ID_SCHEMA)
+    fallback: tuple[str, ...] = Field((), max_length=MAX_FALLBACKS)
 
     @field_validator("model", "fallback")
     @classmethod
@@ -61,11 +131,28 @@ class SourceSpec(BaseModel):
         return value
 
 
+_PROVIDER = re.compile(r"[a-z0-9_-]{1,32}")
+_MODEL = re.compile(r"[A-Za-z0-9._:@+/-]{1,200}")
+MODEL_ID_RULE = (
+    "a model id is 'provider/model': provider 1-32 of a-z 0-9 _ -, model 1-200 of "
+    "A-Z a-z 0-9 . _ : @ + / -, with no '..' segment and no leading '/'"
+)
+
+
 def check_model_id(model_id: str) -> str:
-    """Model ids are ``provider/model``; say so when one is not."""
+    """Model ids are ``provider/model`` with bounded length and charset: they become
+    metric labels, database rows and (for some providers) URL paths, so an id a client
+    sends must not be able to grow any of them or walk out of the provider's API."""
     provider, _, name = model_id.partition("/")
-    if not provider or not name:
-        raise ValueError(f"model id {model_id!r} must look like 'provider/model'")
+    valid = (
+        _PROVIDER.fullmatch(provider) is not None
+        and _MODEL.fullmatch(name) is not None
+        and not name.startswith("/")
+        and ".." not in name.split("/")
+    )
+    if not valid:
+        shown = model_id if len(model_id) <= 80 else model_id[:80] + "..."
+        raise ValueError(f"{shown!r} is not a valid model id: {MODEL_ID_RULE}")
     return model_id
 
 
@@ -77,18 +164,59 @@ def as_spec(ref: ModelRef) -> SourceSpec:
     return ref if isinstance(ref, SourceSpec) else SourceSpec(model=ref)
 
 
-class BlendRequest(BaseModel):
-    """The body of a blend, as DESIGN.md names its fields."""
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``: plain text, any JSON object, or JSON under a schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_asked(self) -> ResponseFormat:
+        if self.type == "json_schema" and not self.json_schema:
+            raise ValueError("response_format: type 'json_schema' needs a json_schema object")
+        return self
+
+    def for_call(self) -> dict[str, Any] | None:
+        return None if self.type == "text" else self.model_dump(exclude_none=True)
+
+
+StopText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class AnswerOptions(BaseModel):
+    """Options for the call whose text the user reads: a blend's synthesizer (its sources
+    answer freely) or chat's one model."""
+
+    response_format: ResponseFormat | None = None
+    stop: list[Annotated[StopText, AfterValidator(check_encodable)]] | None = Field(
+        None, max_length=4
+    )
+    top_p: float | None = Field(None, gt=0, le=1)
+
+
+class BlendRequest(AnswerOptions):
+    """The body of a blend.
+
+    Per strategy: consensus, council, best_of, chain and moa take 2-6 `models`; moa also
+    `layers` 1-3 (calls = models x (layers + 1) + 1); self_moa takes exactly 1 model and
+    `samples` 2-8. A model is an id or `{"model", "fallback": [up to 5 ids]}`; a model id
+    is `provider/model` (provider 1-32 of a-z 0-9 _ -; model 1-200 of A-Z a-z 0-9 . _ : @
+    + / - with no `..` segment and no leading `/`). `timeout_s`, `source_timeout_s` and
+    `synthesis_timeout_s` are at least the server's `[engine] min_timeout_s` (default 1).
+    Without `synthesizer`, the first source that answered synthesizes.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     models: list[ModelRef] = Field(min_length=1)
     synthesizer: ModelRef | None = None
     strategy: StrategyName = "consensus"
-    layers: int = Field(1, ge=1, le=3)
-    samples: int = Field(4, ge=2, le=8)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    layers: Layers = 1
+    samples: Samples = 4
+    temperature: Temperature = 0.7
+    max_tokens: MaxTokens | None = None
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     quorum: int | None = Field(None, ge=1)
@@ -196,13 +324,24 @@ class SynthesisInfo(BaseModel):
     model: str
     latency_ms: int = 0
     usage: TokenUsage = TokenUsage()
+    finish_reason: str | None = None  # of the call whose text is the answer ("length": cut)
 
 
 class Usage(BaseModel):
+    """Calls, tokens and dollars; a request's is the sum of its calls' (``+``)."""
+
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 8),
+        )
 
 
 class CouncilResult(BaseModel):
@@ -277,6 +416,7 @@ class SourceEvent(BaseModel):
     latency_ms: int = 0
     error: str | None = None
     sample: int | None = None
+    index: int | None = None  # the source's place in its layer (or compare's column)
 
 
 class RouteEvent(BaseModel):
@@ -319,13 +459,43 @@ class DoneEvent(_AnswerFields):
 
 
 class ErrorEvent(BaseModel):
+    """The work failed; ``exception`` is the error itself, so the Python API re-raises
+    exactly what happened (a ``MissingKeyError`` stays one)."""
+
     event: Literal["error"] = "error"
     code: str
     message: str
+    _exception: MoaError | None = PrivateAttr(None)
+
+    @classmethod
+    def of(cls, exc: MoaError) -> ErrorEvent:
+        event = cls(code=exc.code, message=exc.message)
+        event._exception = exc
+        return event
+
+    @property
+    def exception(self) -> MoaError:
+        return self._exception or MoaError(self.message, code=self.code)
+
+
+class DeltaEvent(BaseModel):
+    """A piece of one model's answer (compare and chat streams)."""
+
+    event: Literal["delta"] = "delta"
+    model: str
+    content: str
+    index: int | None = None  # compare's column, so one model named twice stays two
 
 
 Event = Annotated[
-    SourceEvent | RouteEvent | LayerEvent | SynthesisEvent | ChunkEvent | DoneEvent | ErrorEvent,
+    SourceEvent
+    | RouteEvent
+    | LayerEvent
+    | SynthesisEvent
+    | ChunkEvent
+    | DeltaEvent
+    | DoneEvent
+    | ErrorEvent,
     Field(discriminator="event"),
 ]
 
@@ -339,9 +509,10 @@ class _Conversation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     messages: list[Message] = Field(min_length=1)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    temperature: Temperature = 0.7
+    max_tokens: MaxTokens | None = None
     stream: bool = False
+    timeout_s: float | None = Field(None, gt=0, le=3600)  # the whole request's deadline
 
     @field_validator("messages")
     @classmethod
@@ -363,7 +534,7 @@ def _model_list(value: Any, mode: str, what: str, low: int, high: int) -> Any:
 class Routing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fallback: list[str] = Field(default_factory=list, max_length=5)
+    fallback: list[ModelIdText] = Field(default_factory=list, max_length=MAX_FALLBACKS)
 
     @field_validator("fallback")
     @classmethod
@@ -371,8 +542,9 @@ class Routing(BaseModel):
         return [check_model_id(m) for m in value]
 
 
-class ChatRequest(_Conversation):
-    model: str
+class ChatRequest(_Conversation, AnswerOptions):
+    model: ModelIdText
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
     routing: Routing = Routing()
 
@@ -392,12 +564,13 @@ class ChatAnswer(BaseModel):
     content: str
     usage: Usage
     latency_ms: int
+    finish_reason: str | None = None
     credits_charged: int = 0
     credits_remaining: int | None = None
 
 
 class CompareRequest(_Conversation):
-    models: list[str] = Field(min_length=2, max_length=9)
+    models: list[ModelIdText] = Field(min_length=2, max_length=9)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -428,17 +601,9 @@ class CompareAnswer(BaseModel):
     credits_remaining: int | None = None
 
 
-class DeltaEvent(BaseModel):
-    """A piece of one model's answer (compare and chat streams)."""
-
-    event: Literal["delta"] = "delta"
-    model: str
-    content: str
-
-
 class JudgeRequest(_Conversation):
-    contestants: list[str] = Field(min_length=2, max_length=4)
-    judge: str
+    contestants: list[ModelIdText] = Field(min_length=2, max_length=4)
+    judge: ModelIdText
 
     @field_validator("contestants", mode="before")
     @classmethod

@@ -83,7 +83,7 @@ async def test_a_failed_answer_counts_as_wrong_and_names_its_error(
     run = await run_eval(tasks(2), three_models(), runtime)
     beta = [a for a in run.answers if a.system == "fake/beta"]
     assert [a.correct for a in beta] == [False, False]
-    assert all("beta refuses" in (a.error or "") for a in beta)
+    assert all("HTTP 400: the upstream rejected the request" in (a.error or "") for a in beta)
     assert summarise(run).systems[1].correct == 0
 
 

@@ -61,13 +61,25 @@ async def test_an_open_circuit_skips_the_model_without_calling_it(
 ) -> None:
     upstream.script("alpha", status=503)
     req = request("fake/alpha", "fake/beta", synthesizer="fake/beta", max_tokens=16)
-    await collect(req, runtime)  # 3 attempts (1 + 2 retries): the breaker opens
+    for _ in range(3):  # three failed requests (each retried) open the breaker
+        await collect(req, runtime)
     calls_before = len(upstream.calls("alpha"))
     events = await collect(req, runtime)
     skipped = [e for e in events if isinstance(e, SourceEvent) and e.model == "fake/alpha"]
     assert [(e.status, e.error) for e in skipped] == [("skipped", "skipped (circuit_open)")]
     assert len(upstream.calls("alpha")) == calls_before
     assert done_of(events).sources[0].error == "skipped (circuit_open)"
+
+
+async def test_a_breaker_counts_failed_requests_not_their_retries(
+    upstream: ScriptedUpstream, runtime: Runtime
+) -> None:
+    upstream.script("alpha", status=503)
+    req = request("fake/alpha", "fake/beta", synthesizer="fake/beta", max_tokens=16)
+    await collect(req, runtime)
+    await collect(req, runtime)
+    assert len(upstream.calls("alpha")) > 2, "each request retried"
+    assert await runtime.router.breakers.state("fake/alpha") == "closed"
 
 
 async def test_a_provider_cap_bounds_concurrent_calls_to_that_provider(

@@ -90,7 +90,7 @@ async def test_a_partly_failed_blend_answers_from_the_sources_that_worked(
     assert response.status_code == 200
     beta = next(s for s in response.json()["sources"] if s["model"] == "fake/beta")
     assert beta["status"] == "error"
-    assert "beta is down" in beta["error"]
+    assert beta["error"] == "HTTP 400: the upstream rejected the request"
     assert beta["content"] is None
 
 

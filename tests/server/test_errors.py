@@ -106,7 +106,8 @@ async def test_an_unknown_provider_is_told_every_provider_it_could_use(
 ) -> None:
     response = await client.post("/api/v1/blend", json=blend_body("nope/alpha", "fake/beta"))
     message = error_of(response)["message"]
-    assert all(name in message for name in ("openrouter", "groq", "together", "ollama"))
+    assert all(name in message for name in ("openrouter", "groq", "together", "fake"))
+    assert "ollama" not in message, "keyless built-ins are not offered to clients"
 
 
 async def test_no_bad_request_takes_a_credit_or_reaches_a_provider(

@@ -83,16 +83,34 @@ async def test_streamed_deltas_join_into_the_answer(openai_client: openai.AsyncO
     assert "".join(d or "" for d in deltas) == ANSWER
 
 
-async def test_the_last_streamed_chunk_carries_the_usage(openai_client: openai.AsyncOpenAI) -> None:
+async def test_usage_comes_as_a_last_chunk_without_choices_when_asked_for(
+    openai_client: openai.AsyncOpenAI,
+) -> None:
     stream = await openai_client.chat.completions.create(
-        model="moa/consensus", messages=USER, extra_body=BLEND, stream=True
+        model="moa/consensus",
+        messages=USER,
+        extra_body=BLEND,
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = [chunk async for chunk in stream]
     assert [c.usage is not None for c in chunks].count(True) == 1
     last = chunks[-1]
+    assert last.choices == []
     assert last.usage is not None
     assert last.usage.completion_tokens == COMPLETION_TOKENS
-    assert last.choices[0].finish_reason == "stop"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+
+
+async def test_a_stream_carries_no_usage_unless_asked_for(
+    openai_client: openai.AsyncOpenAI,
+) -> None:
+    stream = await openai_client.chat.completions.create(
+        model="moa/consensus", messages=USER, extra_body=BLEND, stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+    assert all(c.usage is None for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
 
 
 async def test_a_preset_from_moa_toml_is_a_model(research: openai.AsyncOpenAI) -> None:

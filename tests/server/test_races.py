@@ -86,7 +86,8 @@ async def test_racing_blends_never_overspend_a_key(
     url, servers = deployment
     upstream.script("alpha", latency_ms=100)
     upstream.script("beta", latency_ms=100)
-    apps = [serve(fake_settings(upstream, server={"database_url": url})) for _ in range(servers)]
+    limits = {"database_url": url, "key_inflight": ATTEMPTS}  # the race is about credits
+    apps = [serve(fake_settings(upstream, server=limits)) for _ in range(servers)]
     store = await open_store(url)
     key, plaintext = await store.create_key(credits=CREDITS, name="racer")
 

@@ -41,7 +41,7 @@ async def test_the_pick_counts_only_the_answers_the_synthesizer_saw(
     assert done_of(events).best_of_pick == "fake/gamma", "answer 2 of beta and gamma is gamma"
 
 
-async def test_without_a_pick_line_the_pick_is_the_closest_source(
+async def test_without_a_pick_line_no_pick_is_reported(
     upstream: ScriptedUpstream, runtime: Runtime
 ) -> None:
     upstream.script("alpha", content="The sky looks blue because of Rayleigh scattering.")
@@ -49,17 +49,17 @@ async def test_without_a_pick_line_the_pick_is_the_closest_source(
     upstream.script("gamma", content="Rust has no garbage collector.")
     upstream.script("judge", content="Cats are small, purring mammals.")
     events = await collect(best_of_request(), runtime)
-    assert done_of(events).best_of_pick == "fake/beta"
+    assert done_of(events).best_of_pick is None
     assert content_of(events) == "Cats are small, purring mammals."
 
 
-async def test_an_out_of_range_pick_falls_back_to_the_closest_source(
+async def test_an_out_of_range_pick_is_reported_as_no_pick(
     upstream: ScriptedUpstream, runtime: Runtime
 ) -> None:
     upstream.script("gamma", content="Paris has been the capital of France since 987.")
     upstream.script("judge", content=f"PICK: 7\n{IMPROVED}")
     events = await collect(best_of_request(), runtime)
-    assert done_of(events).best_of_pick == "fake/gamma"
+    assert done_of(events).best_of_pick is None
     assert content_of(events) == IMPROVED
 
 

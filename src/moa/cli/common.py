@@ -10,10 +10,16 @@ from pydantic import ValidationError
 
 from moa.config import Settings, load_settings
 from moa.errors import MoaError
+from moa.validation import describe_errors
 
 ConfigOption = Annotated[
     str | None,
     typer.Option("--config", help="moa.toml to use (default: $MOA_CONFIG, else ./moa.toml)."),
+]
+
+ModelOption = Annotated[
+    list[str] | None,
+    typer.Option("--model", "-m", help="A source model id (provider/model); repeat for more."),
 ]
 
 EXIT_FAILED = 1
@@ -27,15 +33,17 @@ def fail(code: str, message: str, exit_code: int) -> NoReturn:
 
 
 def settings_or_exit(config: str | None) -> Settings:
+    """The settings, with the ``OTEL_*`` variables checked too: one line on a bad value."""
+    from moa.tracing import check
+
     try:
-        return load_settings(config)
+        settings = load_settings(config)
+        check(settings.env)
     except MoaError as exc:
         fail(exc.code, exc.message, EXIT_USAGE)
+    return settings
 
 
 def validation_message(exc: ValidationError) -> str:
     """The first problem, naming the field: ``layers: Input should be less than or equal to 3``."""
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where and not message.startswith(f"{where}:") else message
+    return describe_errors(exc.errors())

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
-from moa.cli.blend import ModelOption
 from moa.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
     ConfigOption,
+    ModelOption,
     fail,
     settings_or_exit,
     validation_message,

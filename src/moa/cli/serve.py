@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import copy
+import socket
+from typing import Annotated, Any, Literal
 
 import typer
 
-from moa.cli.common import ConfigOption, settings_or_exit
+from moa.cli.common import EXIT_FAILED, ConfigOption, fail, settings_or_exit
+
+LogFormat = Literal["text", "json"]
 
 
 def serve_command(
@@ -15,6 +19,9 @@ def serve_command(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default from moa.toml).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Request log lines as text or json.")
+    ] = "text",
     config: ConfigOption = None,
 ) -> None:
     """Serve the API, the OpenAI-compatible endpoint and the playground."""
@@ -22,18 +29,65 @@ def serve_command(
 
     import uvicorn
 
+    if log_format not in ("text", "json"):
+        fail("invalid_request", f"--log-format: {log_format!r} is not one of text, json", 2)
     settings = settings_or_exit(config)
     if config:
         os.environ["MOA_CONFIG"] = config  # worker processes rebuild Settings from it
     bind_host = host or settings.server.host
     bind_port = settings.server.port if port is None else port
-    print(f"moa serving on http://{bind_host}:{bind_port} (config: {settings.source})")
-    uvicorn.run(
+    listening = _listen(bind_host, bind_port)  # fail here, before saying we serve
+    uvicorn_config = uvicorn.Config(
         "moa.server.app:create_app",
         factory=True,
-        host=bind_host,
-        port=bind_port,
         workers=workers,
-        log_level="warning",
+        log_config=log_config(log_format),
+        access_log=False,  # moa logs its own line per request, with the request id
+        proxy_headers=False,  # X-Forwarded-For is moa's to judge ([server] trusted_proxies)
         timeout_graceful_shutdown=5,
     )
+    shown_port = listening.getsockname()[1]
+    print(f"moa serving on http://{bind_host}:{shown_port} (config: {settings.source})")
+    server = uvicorn.Server(uvicorn_config)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(uvicorn_config, sockets=[listening]).run()
+    else:
+        server.run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket. ``IPPROTO_TCP`` explicitly: asyncio sets TCP_NODELAY only
+    on sockets whose protocol says TCP, and without it keep-alive replies wait ~40 ms."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail("cannot_listen", f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_FAILED)
+    sock.set_inheritable(True)
+    return sock
+
+
+def log_config(log_format: LogFormat | str) -> dict[str, Any]:
+    """uvicorn's logging config plus moa's loggers at INFO on stderr, applied in every
+    worker process: one line per request (``moa.requests``), warnings from the rest."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["moa"] = (
+        {"()": "moa.server.request_scope.JsonLines"}
+        if log_format == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    config["handlers"]["moa"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "moa",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["moa"] = {"handlers": ["moa"], "level": "INFO", "propagate": False}
+    config["loggers"]["uvicorn"]["level"] = "WARNING"
+    return config

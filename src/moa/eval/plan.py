@@ -14,7 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from moa import prompts
 from moa.errors import InvalidRequest
 from moa.eval.tasks import Task
-from moa.types import MAX_MODELS, BlendRequest, Message, StrategyName, check_model_id
+from moa.types import (
+    MAX_MODELS,
+    BlendRequest,
+    MaxTokens,
+    Message,
+    Samples,
+    StrategyName,
+    Temperature,
+    check_model_id,
+)
 
 CACHE_FORMAT = 1
 
@@ -24,10 +33,10 @@ class EvalPlan(BaseModel):
 
     models: list[str] = Field(min_length=1, max_length=MAX_MODELS)
     strategies: list[StrategyName] = Field(default_factory=list, max_length=7)
-    samples: int = Field(4, ge=2, le=8)
+    samples: Samples = 4
     synthesizer: str | None = None
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    temperature: Temperature = 0.7
+    max_tokens: MaxTokens | None = None
     seed: int = Field(0, ge=0, le=2**31 - 1)
     concurrency: int = Field(4, ge=1, le=64)
 

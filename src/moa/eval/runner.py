@@ -18,14 +18,14 @@ from itertools import product
 from pydantic import BaseModel
 
 from moa.engine import stream_blend
-from moa.errors import ProviderError
 from moa.eval.cache import AnswerCache, Reply
 from moa.eval.plan import EvalPlan, System, task_key
 from moa.eval.scoring import score
 from moa.eval.tasks import Task
-from moa.routing.router import CallOptions
+from moa.providers.base import elapsed_ms
 from moa.runtime import Runtime
-from moa.tally import Tally
+from moa.sources import Sources
+from moa.strategies.base import SourcePlan
 from moa.types import (
     BlendRequest,
     ChunkEvent,
@@ -33,7 +33,6 @@ from moa.types import (
     ErrorEvent,
     SourceEvent,
     SourceSpec,
-    TokenUsage,
     Usage,
 )
 
@@ -140,22 +139,17 @@ def _record(task: Task, system: System, reply: Reply, cached: bool) -> AnswerRec
 
 async def answer_alone(model: str, task: Task, plan: EvalPlan, runtime: Runtime) -> Reply:
     """One model, one routed call: the baseline a blend has to beat."""
-    options = CallOptions(
-        messages=task.messages,
-        temperature=plan.temperature,
-        max_tokens=plan.max_tokens,
-        timeout_s=runtime.settings.engine.source_timeout_s,
-        seed=plan.seed,
-    )
-    tally = Tally(runtime.settings)
     started = time.perf_counter()
-    try:
-        routed = await runtime.router.complete(SourceSpec(model=model), options)
-    except ProviderError as exc:
-        tally.add(model, TokenUsage())
-        return Reply(error=f"provider_error: {exc}", usage=tally.usage, latency_ms=_ms(started))
-    tally.add(routed.model, routed.completion.usage)
-    return Reply(content=routed.completion.text, usage=tally.usage, latency_ms=_ms(started))
+    sources = Sources(runtime, emit=lambda event: None)
+    options = sources.options(
+        task.messages, temperature=plan.temperature, max_tokens=plan.max_tokens, seed=plan.seed
+    )
+    source = SourcePlan(0, SourceSpec(model=model), tuple(task.messages), plan.temperature)
+    called = await sources.call(source, 0, options, report=False)
+    if not called.answered:
+        error = f"provider_error: {called.error}"
+        return Reply(error=error, usage=sources.usage, latency_ms=elapsed_ms(started))
+    return Reply(content=called.text, usage=sources.usage, latency_ms=elapsed_ms(started))
 
 
 async def answer_blended(request: BlendRequest, runtime: Runtime) -> Reply:
@@ -173,15 +167,11 @@ async def answer_blended(request: BlendRequest, runtime: Runtime) -> Reply:
             return Reply(
                 content="".join(parts),
                 usage=event.usage,
-                latency_ms=_ms(started),
+                latency_ms=elapsed_ms(started),
                 vote=event.vote,
                 degraded=event.degraded,
             )
         elif isinstance(event, ErrorEvent):
             error = f"{event.code}: {event.message}"
-            return Reply(error=error, usage=Usage(calls=calls), latency_ms=_ms(started))
+            return Reply(error=error, usage=Usage(calls=calls), latency_ms=elapsed_ms(started))
     return Reply(error="internal_error: the blend ended without an answer")
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)

@@ -1,24 +1,47 @@
 """Anthropic Messages over the official ``anthropic`` SDK (retries off, timeouts explicit).
 
-Anthropic takes the system prompt as a separate field and requires ``max_tokens``; both
-differences are absorbed here so callers only ever build OpenAI-style messages.
+The SDK posts (its auth headers, API version, error types, timeouts); the reply is read as
+plain JSON, as the OpenAI adapter does, so every shape is checked here and a reply of the
+wrong shape is a bad response rather than a crash inside the SDK's accumulator.
+
+Anthropic differs from OpenAI in ways absorbed here, so callers only build OpenAI-style
+calls: the system prompt is a separate field; ``max_tokens`` is required; ``temperature``
+is 0..1 (clamped); current models refuse ``temperature`` together with ``top_p``, so an
+explicit ``top_p`` is sent alone; ``stop`` is ``stop_sequences``; there is no ``seed``.
+Structured output is a forced tool call: one tool whose ``input_schema`` is the requested
+schema (any object for ``json_object``), ``tool_choice`` that tool, and the tool's input
+returned as the answer's JSON text (streamed as its ``input_json_delta`` pieces).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import anthropic
+import httpx2
 
-from moa.errors import ProviderError
-from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms
-from moa.providers.retry_after import parse_retry_after
+from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms, json_output
+from moa.providers.failures import Failures
+from moa.providers.shapes import (
+    BadShape,
+    as_count,
+    as_list,
+    as_object,
+    as_text,
+    optional_text,
+    parse_json,
+)
 from moa.types import TokenUsage
 
 DEFAULT_MAX_TOKENS = 4096
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+LENGTH = frozenset({"max_tokens", "model_context_window_exceeded"})
+REFUSAL = "refusal"
 
 
 class AnthropicProvider(Provider):
@@ -28,64 +51,173 @@ class AnthropicProvider(Provider):
         self.name = name
         self._connect_timeout_s = connect_timeout_s
         self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+        self._failures = Failures(name, api_key)
 
-    def _params(self, call: ChatCall) -> dict[str, Any]:
+    def _body(self, call: ChatCall) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
-        params: dict[str, Any] = {
+        body: dict[str, Any] = {
             "model": call.model,
             "messages": [
                 {"role": m.role, "content": m.content} for m in call.messages if m.role != "system"
             ],
             "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS,
-            "timeout": anthropic.Timeout(
-                call.timeout_s, connect=min(self._connect_timeout_s, call.timeout_s)
-            ),
         }
         if system:
-            params["system"] = system
-        if call.temperature is not None:
-            params["temperature"] = min(call.temperature, 1.0)  # Anthropic's range is 0..1
-        return params
+            body["system"] = system
+        if call.top_p is not None:
+            body["top_p"] = call.top_p
+        elif call.temperature is not None:
+            body["temperature"] = min(max(call.temperature, 0.0), 1.0)
+        if call.stop:
+            body["stop_sequences"] = list(call.stop)
+        return body | _forced_tool(call)
 
     async def complete(self, call: ChatCall) -> Completion:
         started = time.perf_counter()
-        with _mapped_errors(call.model):
-            message = await self._client.messages.create(**self._params(call))
-        text = "".join(getattr(block, "text", "") for block in message.content)
-        usage = TokenUsage(
-            prompt_tokens=message.usage.input_tokens, completion_tokens=message.usage.output_tokens
-        )
-        return Completion(text=text, usage=usage, latency_ms=elapsed_ms(started))
+        with self._mapped_errors(call.model):
+            response = await self._post(call, self._body(call), stream=False)
+            text, usage, stop = _parse_message(parse_json(response.content, "the reply"))
+        if stop == REFUSAL:
+            raise self._failures.blocked(call.model, "answer")
+        return Completion(text, usage, elapsed_ms(started), _finish(stop))
 
     async def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
         started = time.perf_counter()
-        with _mapped_errors(call.model):
-            async with self._client.messages.stream(**self._params(call)) as stream:
-                async for text in stream.text_stream:
-                    yield text
-                message = await stream.get_final_message()
-        text = "".join(getattr(block, "text", "") for block in message.content)
-        usage = TokenUsage(
-            prompt_tokens=message.usage.input_tokens, completion_tokens=message.usage.output_tokens
+        reading = _MessageStream()
+        with self._mapped_errors(call.model):
+            response = await self._post(call, {**self._body(call), "stream": True}, stream=True)
+            try:
+                # Read to the end of the body (message_stop is not quite its end), so the
+                # connection goes back to the pool.
+                async for event in httpx2.EventSource(response):
+                    payload = as_object(parse_json(event.data, "a stream event"), "a stream event")
+                    if payload.get("type") == "error":
+                        raise self._failures.mid_stream(call.model, event.data)
+                    delta = reading.read(payload)
+                    if delta:
+                        yield delta
+            finally:
+                await response.aclose()
+        if not reading.ended:
+            raise self._failures.cut_short(call.model)
+        if reading.stop == REFUSAL:
+            raise self._failures.blocked(call.model, "answer")
+        text = "".join(reading.parts)
+        yield Completion(text, reading.usage(), elapsed_ms(started), _finish(reading.stop))
+
+    async def _post(self, call: ChatCall, body: dict[str, Any], *, stream: bool) -> httpx2.Response:
+        connect = min(self._connect_timeout_s, call.timeout_s)
+        return await self._client.post(
+            "/v1/messages",
+            cast_to=httpx2.Response,
+            body=body,
+            options={"timeout": anthropic.Timeout(call.timeout_s, connect=connect)},
+            stream=stream,
         )
-        yield Completion(text=text, usage=usage, latency_ms=elapsed_ms(started))
+
+    @contextmanager
+    def _mapped_errors(self, model: str) -> Iterator[None]:
+        """The SDK's errors and the transport's, as ProviderError; anything else is a bug."""
+        try:
+            with self._failures.transport(model):
+                yield
+        except anthropic.APIStatusError as exc:
+            raise self._failures.status(
+                model, exc.status_code, exc.response.text, exc.response.headers
+            ) from exc
+        except anthropic.APITimeoutError as exc:
+            raise self._failures.timed_out(model) from exc
+        except anthropic.APIConnectionError as exc:
+            raise self._failures.connection(model, exc.__cause__) from exc
 
     async def aclose(self) -> None:
         await self._client.close()
 
 
-@contextmanager
-def _mapped_errors(model: str) -> Iterator[None]:
-    try:
-        yield
-    except anthropic.APIStatusError as exc:
-        raise ProviderError(
-            exc.message,
-            model=model,
-            status=exc.status_code,
-            retry_after=parse_retry_after(exc.response.headers),
-        ) from exc
-    except anthropic.APITimeoutError as exc:
-        raise ProviderError("timed out waiting for the upstream", model=model) from exc
-    except anthropic.APIError as exc:
-        raise ProviderError(f"connection failed: {exc}", model=model) from exc
+def _forced_tool(call: ChatCall) -> dict[str, Any]:
+    """The body fields that make the model answer through one tool whose input is the JSON."""
+    wanted = json_output(call.response_format)
+    if wanted is None:
+        return {}
+    name = wanted.name if TOOL_NAME.fullmatch(wanted.name) else "json_reply"
+    schema = wanted.schema or {"type": "object"}
+    tool = {"name": name, "description": "Answer with this JSON.", "input_schema": schema}
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": name}}
+
+
+def _parse_message(data: object) -> tuple[str, TokenUsage, str | None]:
+    """Text, usage and stop reason of a whole ``message``; a tool call's input is its text."""
+    message = as_object(data, "the reply")
+    if message.get("type") != "message":
+        raise BadShape("the reply is not a message object")
+    parts = []
+    for raw in as_list(message.get("content"), "content"):
+        block = as_object(raw, "a content block")
+        if block.get("type") == "text":
+            parts.append(as_text(block.get("text"), "a text block"))
+        elif block.get("type") == "tool_use":
+            parts.append(json.dumps(as_object(block.get("input"), "a tool call's input")))
+    usage = as_object(message.get("usage"), "usage")
+    tokens = TokenUsage(
+        prompt_tokens=_input_tokens(usage),
+        completion_tokens=as_count(usage.get("output_tokens"), "output_tokens"),
+    )
+    return "".join(parts), tokens, optional_text(message.get("stop_reason"), "stop_reason")
+
+
+class _MessageStream:
+    """Reads Anthropic's stream events: text and tool-input deltas, usage, the stop reason."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.stop: str | None = None
+        self.ended = False
+
+    def read(self, event: dict[str, Any]) -> str:
+        """Take one event; return the text it adds (empty for most events)."""
+        kind = event.get("type")
+        if kind == "message_start":
+            usage = as_object(as_object(event.get("message"), "a message").get("usage"), "usage")
+            self.prompt_tokens = _input_tokens(usage)
+            self.completion_tokens = as_count(usage.get("output_tokens"), "output_tokens")
+        elif kind == "content_block_delta":
+            return self._delta(as_object(event.get("delta"), "a delta"))
+        elif kind == "message_delta":
+            delta = as_object(event.get("delta"), "a delta")
+            self.stop = optional_text(delta.get("stop_reason"), "stop_reason") or self.stop
+            usage = as_object(event.get("usage") or {}, "usage")
+            if usage.get("output_tokens") is not None:  # cumulative, per Anthropic
+                self.completion_tokens = as_count(usage["output_tokens"], "output_tokens")
+        elif kind == "message_stop":
+            self.ended = True
+        return ""
+
+    def _delta(self, delta: dict[str, Any]) -> str:
+        if delta.get("type") == "text_delta":
+            text = as_text(delta.get("text"), "a text delta")
+        elif delta.get("type") == "input_json_delta":
+            text = as_text(delta.get("partial_json"), "a tool input delta")
+        else:
+            return ""  # thinking and signature deltas are not part of the answer
+        self.parts.append(text)
+        return text
+
+    def usage(self) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens
+        )
+
+
+def _input_tokens(usage: dict[str, Any]) -> int:
+    """Every prompt token, cached or not: cache reads and writes are input too."""
+    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    return sum(as_count(usage.get(key), key) for key in keys)
+
+
+def _finish(stop: str | None) -> str | None:
+    """Anthropic's stop reason in OpenAI's words: ``length`` when cut, else ``stop``."""
+    if stop is None:
+        return None
+    return "length" if stop in LENGTH else "stop"

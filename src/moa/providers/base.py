@@ -2,7 +2,8 @@
 
 A provider turns a ``ChatCall`` into text and token usage, either whole (``complete``) or as
 deltas (``stream``). It knows nothing of strategies, retries or breakers: those wrap it in
-``moa.routing``. Every failure leaves a provider as ``moa.errors.ProviderError``.
+``moa.routing``. Every upstream failure leaves a provider as ``moa.errors.ProviderError``
+(built in ``failures``); a bug in moa propagates as itself, so it is never retried.
 """
 
 from __future__ import annotations
@@ -39,9 +40,14 @@ class ChatCall:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
+    """A finished answer. ``finish_reason`` uses OpenAI's words: ``stop`` (the model ended,
+    or hit a stop sequence), ``length`` (cut at ``max_tokens``), or what the server said;
+    None when the provider cannot tell."""
+
     text: str
     usage: TokenUsage
     latency_ms: int
+    finish_reason: str | None = None  # "stop", "length", ... as OpenAI names them
 
 
 class Provider(ABC):
@@ -59,6 +65,31 @@ class Provider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold a client
         """Release sockets or model memory."""
+
+
+@dataclass(frozen=True, slots=True)
+class JsonOutput:
+    """What a ``response_format`` asks for, read once for every adapter: JSON, and maybe
+    a schema (with the name OpenAI's shape gives it)."""
+
+    name: str
+    schema: dict[str, Any] | None
+
+
+def json_output(response_format: dict[str, Any] | None) -> JsonOutput | None:
+    """None when the call asks for plain text (no ``response_format``, or type ``text``)."""
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return JsonOutput("json_reply", None)
+    if kind != "json_schema":
+        return None
+    spec = (response_format or {}).get("json_schema") or {}
+    name = spec.get("name")
+    schema = spec.get("schema")
+    return JsonOutput(
+        name if isinstance(name, str) and name else "json_reply",
+        schema if isinstance(schema, dict) else None,
+    )
 
 
 def elapsed_ms(started: float) -> int:

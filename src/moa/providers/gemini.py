@@ -1,25 +1,57 @@
-"""Google Gemini's generateContent REST API over httpx.
+"""Google Gemini's generateContent REST API over httpx2, the HTTP client the SDKs use.
 
 Gemini's SDK is a large dependency for two endpoints, so this adapter speaks the documented
-JSON directly: ``models/{m}:generateContent`` and ``:streamGenerateContent?alt=sse``.
+JSON directly: ``models/{m}:generateContent`` and ``:streamGenerateContent?alt=sse``. The
+model name is percent-encoded into the path, so no model id can reach another endpoint.
+
+Mapped: system messages to ``systemInstruction``; ``assistant`` to role ``model``;
+``temperature``, ``max_tokens`` (``maxOutputTokens``), ``top_p`` (``topP``), ``seed`` and
+``stop`` (``stopSequences``) into ``generationConfig``; structured output to
+``responseMimeType: application/json`` plus ``responseJsonSchema`` when a schema is given.
+Thought parts of thinking models are not part of the answer, but their tokens are billed
+as completion tokens. A safety block (``promptFeedback.blockReason``, or a candidate
+finished for ``SAFETY`` and its kin) is a ProviderError, never an empty answer.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-import httpx
+import httpx2
 
 from moa.errors import ProviderError
-from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms
-from moa.providers.retry_after import parse_retry_after
+from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms, json_output
+from moa.providers.failures import Failures
+from moa.providers.shapes import (
+    as_count,
+    as_list,
+    as_object,
+    as_text,
+    optional_text,
+    parse_json,
+)
 from moa.types import TokenUsage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
+BLOCKED = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+)
+RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """One GenerateContentResponse: its text, usage (if reported) and finish reason."""
+
+    text: str
+    usage: TokenUsage | None
+    finish: str | None
+    blocked: str | None  # the prompt's block reason
 
 
 class GeminiProvider(Provider):
@@ -28,10 +60,11 @@ class GeminiProvider(Provider):
     ) -> None:
         self.name = name
         self._connect_timeout_s = connect_timeout_s
-        self._client = httpx.AsyncClient(
+        self._client = httpx2.AsyncClient(
             base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
             headers={"x-goog-api-key": api_key},
         )
+        self._failures = Failures(name, api_key)
 
     def _body(self, call: ChatCall) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
@@ -40,95 +73,144 @@ class GeminiProvider(Provider):
             for m in call.messages
             if m.role != "system"
         ]
-        config: dict[str, Any] = {}
-        if call.temperature is not None:
-            config["temperature"] = call.temperature
-        if call.max_tokens is not None:
-            config["maxOutputTokens"] = call.max_tokens
-        body: dict[str, Any] = {"contents": contents, "generationConfig": config}
+        body: dict[str, Any] = {"contents": contents, "generationConfig": _config(call)}
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         return body
 
-    def _timeout(self, call: ChatCall) -> httpx.Timeout:
-        return httpx.Timeout(call.timeout_s, connect=min(self._connect_timeout_s, call.timeout_s))
+    def _request(self, call: ChatCall, method: str) -> tuple[str, dict[str, Any]]:
+        """The path and keyword arguments of one POST."""
+        connect = min(self._connect_timeout_s, call.timeout_s)
+        path = f"/models/{quote(call.model, safe='')}:{method}"
+        return path, {
+            "json": self._body(call),
+            "timeout": httpx2.Timeout(call.timeout_s, connect=connect),
+        }
 
     async def complete(self, call: ChatCall) -> Completion:
         started = time.perf_counter()
-        with _mapped_errors(call.model):
-            response = await self._client.post(
-                f"/models/{call.model}:generateContent",
-                json=self._body(call),
-                timeout=self._timeout(call),
-            )
-            _raise_for_status(response, call.model)
-            data = response.json()
-        text, usage = _parse(data)
-        return Completion(text=text, usage=usage, latency_ms=elapsed_ms(started))
+        path, options = self._request(call, "generateContent")
+        with self._failures.transport(call.model):
+            response = await self._client.post(path, **options)
+            if response.is_error:
+                raise self._status_error(call.model, response)
+            chunk = _parse(parse_json(response.content, "the reply"))
+        self._check_blocks(call.model, chunk)
+        if chunk.finish is None and not chunk.text:
+            raise self._failures.bad_response(call.model, "the reply has no candidates")
+        usage = chunk.usage or TokenUsage()
+        return Completion(chunk.text, usage, elapsed_ms(started), _finish(chunk.finish))
 
     async def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
         started = time.perf_counter()
         parts: list[str] = []
-        usage = TokenUsage()
-        with _mapped_errors(call.model):
+        usage, finish = TokenUsage(), None
+        path, options = self._request(call, "streamGenerateContent")
+        with self._failures.transport(call.model):
             async with self._client.stream(
-                "POST",
-                f"/models/{call.model}:streamGenerateContent",
-                params={"alt": "sse"},
-                json=self._body(call),
-                timeout=self._timeout(call),
+                "POST", path, params={"alt": "sse"}, **options
             ) as response:
                 if response.is_error:
                     await response.aread()
-                    _raise_for_status(response, call.model)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    text, chunk_usage = _parse(json.loads(line[5:]))
-                    if chunk_usage.prompt_tokens or chunk_usage.completion_tokens:
-                        usage = chunk_usage
-                    if text:
-                        parts.append(text)
-                        yield text
-        yield Completion(text="".join(parts), usage=usage, latency_ms=elapsed_ms(started))
+                    raise self._status_error(call.model, response)
+                async for event in httpx2.EventSource(response):
+                    payload = parse_json(event.data, "a stream event")
+                    if isinstance(payload, dict) and "error" in payload:
+                        raise self._failures.mid_stream(call.model, event.data)
+                    chunk = _parse(payload)
+                    self._check_blocks(call.model, chunk)
+                    usage, finish = chunk.usage or usage, chunk.finish or finish
+                    if chunk.text:
+                        parts.append(chunk.text)
+                        yield chunk.text
+        if finish is None:
+            raise self._failures.cut_short(call.model)
+        yield Completion("".join(parts), usage, elapsed_ms(started), _finish(finish))
+
+    def _status_error(self, model: str, response: httpx2.Response) -> ProviderError:
+        return self._failures.status(
+            model,
+            response.status_code,
+            response.text,
+            response.headers,
+            retry_after=_retry_delay(response.content),
+        )
+
+    def _check_blocks(self, model: str, chunk: _Chunk) -> None:
+        if chunk.blocked is not None:
+            raise self._failures.blocked(model, "prompt", chunk.blocked)
+        if chunk.finish in BLOCKED:
+            raise self._failures.blocked(model, "answer", chunk.finish)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def _parse(data: dict[str, Any]) -> tuple[str, TokenUsage]:
-    candidates = data.get("candidates") or [{}]
-    parts = candidates[0].get("content", {}).get("parts", [])
-    text = "".join(p.get("text", "") for p in parts)
-    meta = data.get("usageMetadata", {})
-    usage = TokenUsage(
-        prompt_tokens=int(meta.get("promptTokenCount", 0)),
-        completion_tokens=int(meta.get("candidatesTokenCount", 0)),
+def _config(call: ChatCall) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "temperature": call.temperature,
+        "maxOutputTokens": call.max_tokens,
+        "topP": call.top_p,
+        "seed": call.seed,
+        "stopSequences": list(call.stop) if call.stop else None,
+    }
+    wanted = json_output(call.response_format)
+    if wanted is not None:
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = wanted.schema
+    return {key: value for key, value in config.items() if value is not None}
+
+
+def _parse(data: object) -> _Chunk:
+    """One GenerateContentResponse (a whole reply or one stream event)."""
+    reply = as_object(data, "the reply")
+    feedback = as_object(reply.get("promptFeedback") or {}, "promptFeedback")
+    blocked = optional_text(feedback.get("blockReason"), "blockReason")
+    candidates = as_list(reply.get("candidates"), "candidates")
+    text, finish = "", None
+    if candidates:
+        candidate = as_object(candidates[0], "a candidate")
+        content = as_object(candidate.get("content") or {}, "a candidate's content")
+        for raw in as_list(content.get("parts"), "parts"):
+            part = as_object(raw, "a part")
+            if not part.get("thought"):
+                text += as_text(part.get("text"), "a part's text")
+        finish = optional_text(candidate.get("finishReason"), "finishReason")
+    return _Chunk(text, _usage(reply.get("usageMetadata")), finish, blocked)
+
+
+def _usage(value: object) -> TokenUsage | None:
+    if value is None:
+        return None
+    meta = as_object(value, "usageMetadata")
+    completion = sum(
+        as_count(meta.get(key), key) for key in ("candidatesTokenCount", "thoughtsTokenCount")
     )
-    return text, usage
+    prompt = as_count(meta.get("promptTokenCount"), "promptTokenCount")
+    return TokenUsage(prompt_tokens=prompt, completion_tokens=completion)
 
 
-def _raise_for_status(response: httpx.Response, model: str) -> None:
-    if response.is_error:
-        try:
-            message = response.json().get("error", {}).get("message", response.text)
-        except ValueError:
-            message = response.text
-        raise ProviderError(
-            str(message)[:500],
-            model=model,
-            status=response.status_code,
-            retry_after=parse_retry_after(response.headers),
-        )
+def _finish(reason: str | None) -> str | None:
+    """Gemini's finish reason in OpenAI's words: ``length`` when cut, else ``stop``."""
+    if reason is None:
+        return None
+    return "length" if reason == "MAX_TOKENS" else "stop"
 
 
-@contextmanager
-def _mapped_errors(model: str) -> Iterator[None]:
+def _retry_delay(body: bytes) -> float | None:
+    """Google's RetryInfo detail (``"retryDelay": "17s"``); None when absent or unreadable,
+    since the status alone still says what failed."""
     try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise ProviderError("timed out waiting for the upstream", model=model) from exc
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"connection failed: {exc!r}", model=model) from exc
-    except (json.JSONDecodeError, AttributeError, KeyError) as exc:
-        raise ProviderError(f"bad response from upstream: {exc}", model=model) from exc
+        data = json.loads(body)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s") and detail.get("@type") == RETRY_INFO:
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                return None
+    return None

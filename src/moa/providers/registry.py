@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from moa.catalogue import provider_names
-from moa.config import ProviderConfig, Settings
+from moa.config import KEYLESS_PROVIDERS, ProviderConfig, Settings
 from moa.errors import ConfigError, MissingKeyError
 from moa.providers.base import Provider
 from moa.types import check_model_id
@@ -64,8 +63,13 @@ class ProviderRegistry:
 
     def _config(self, name: str) -> ProviderConfig:
         config = self._settings.provider(name)
+        if config is None and name in KEYLESS_PROVIDERS:
+            raise ConfigError(
+                f"provider {name!r} is not enabled on this server: keyless local providers "
+                f"serve clients only when the operator declares [providers.{name}] in moa.toml"
+            )
         if config is None:
-            known = provider_names(self._settings)
+            known = self._settings.provider_names()
             raise ConfigError(
                 f"unknown provider {name!r}: use one of {', '.join(known)}, "
                 f"or add [providers.{name}] to moa.toml"

@@ -25,6 +25,11 @@ class Breakers(Protocol):
 
     async def record_failure(self, model: str) -> None: ...
 
+    async def release(self, model: str) -> None:
+        """A call ended without a verdict on the upstream (cancelled, or failed for the
+        request's own reasons): free the half-open trial it may hold, judge nothing."""
+        ...
+
     async def state(self, model: str) -> BreakerState: ...
 
     async def aclose(self) -> None: ...
@@ -77,6 +82,11 @@ class MemoryBreakers:
 
     async def record_success(self, model: str) -> None:
         self._circuits.pop(model, None)
+
+    async def release(self, model: str) -> None:
+        circuit = self._circuits.get(model)
+        if circuit is not None:
+            circuit.trial_in_flight = False
 
     async def record_failure(self, model: str) -> None:
         circuit = self._circuit(model)

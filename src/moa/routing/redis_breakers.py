@@ -63,6 +63,9 @@ class RedisBreakers:
     async def record_success(self, model: str) -> None:
         await self._redis.delete(*self._keys(model))
 
+    async def release(self, model: str) -> None:
+        await self._redis.delete(self._keys(model)[1])
+
     async def record_failure(self, model: str) -> None:
         ttl = max(60, int(self._cooldown_s * 10))
         await self._record_failure(

@@ -1,38 +1,54 @@
 """Routing: how one logical call reaches a model that answers.
 
 For each model on a source's route (the model, then its fallbacks): skip it if its breaker
-is open; otherwise call it under a concurrency slot with a deadline covering its retries;
-retry retryable failures with exponential backoff and full jitter, honouring Retry-After,
-while the retry budget allows. Route events report every attempt. Streams are retried and
-failed over only before their first delta, so a user never sees text twice.
+is open; otherwise call it under a concurrency slot with a deadline that covers the wait
+for the slot and every retry; retry retryable failures with exponential backoff and full
+jitter, honouring Retry-After, while the retry budget allows. Route events report every
+model tried. Streams are retried and failed over only before their first delta, so a user
+never sees text twice. Whole calls and streams share one attempt loop (``_attempts``).
+
+A breaker hears one verdict per routed call (not per attempt), and only when the upstream
+caused the failure: a request's own short timeout, a wait for a local slot, or a 400 says
+nothing about the model's health, and must not let one key take a model away from others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from moa.config import EngineConfig
-from moa.errors import RETRYABLE_STATUSES, CircuitOpen, ProviderError
+from moa.errors import CircuitOpen, ProviderError
 from moa.providers.base import ChatCall, Completion, Provider
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers, MemoryBreakers
 from moa.routing.budget import RetryBudget
 from moa.types import Message, RouteEvent, SourceSpec
 
+# The provider's own timeout is set this much past the router's deadline, so the router's
+# deadline always fires first and the router alone decides whose fault a timeout was.
+_PROVIDER_TIMEOUT_SLACK_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
+    """What to send, whichever model on the route answers. ``timeout_s`` covers the slot
+    wait and every retry on one model; ``shortened`` says the request asked for less than
+    the configured timeout, so timing out says nothing about the upstream."""
+
     messages: Sequence[Message]
     temperature: float | None
     max_tokens: int | None
     timeout_s: float
-    response_format: dict[str, Any] | None = None  # OpenAI's shape; see ChatCall
+    shortened: bool = False
+    response_format: dict[str, Any] | None = None
+    stop: tuple[str, ...] | None = None
     seed: int | None = None
+    top_p: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +81,6 @@ class Router:
         self._provider_caps = provider_caps or {}
         self._provider_slots: dict[str, asyncio.Semaphore] = {}
 
-    @asynccontextmanager
-    async def _slot(self, provider: Provider) -> AsyncIterator[None]:
-        """Hold one global and one per-provider slot: bursts queue instead of piling up."""
-        slots = self._provider_slots.get(provider.name)
-        if slots is None:
-            cap = self._provider_caps.get(provider.name, self._config.provider_inflight)
-            slots = self._provider_slots[provider.name] = asyncio.Semaphore(cap)
-        async with self._inflight, slots:
-            yield
-
     async def complete(
         self,
         spec: SourceSpec,
@@ -83,100 +89,155 @@ class Router:
         on_route: RouteListener | None = None,
         layer: int = 0,
     ) -> Routed:
-        errors: list[ProviderError] = []
-        async for model in self._route(spec, errors, on_route, layer):
-            try:
-                completion = await self._with_retries(model, options)
-            except ProviderError as exc:
-                errors.append(exc)
-                _emit(on_route, spec, model, len(errors), "failed", layer, str(exc))
-                continue
-            _emit(on_route, spec, model, len(errors) + 1, "success", layer)
-            return Routed(model, completion)
-        raise _route_failed(spec, errors)
+        """The whole answer of the first model on the route that gives one."""
+        async with aclosing(self._routed(spec, options, on_route, layer, whole=True)) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, Routed):
+                    return piece
+        raise AssertionError("a route ends with an answer or an error")
 
-    async def stream(
+    def stream(
         self,
         spec: SourceSpec,
         options: CallOptions,
         *,
         on_route: RouteListener | None = None,
         layer: int = 0,
-    ) -> AsyncIterator[str | Routed]:
-        errors: list[ProviderError] = []
-        async for model in self._route(spec, errors, on_route, layer):
-            provider, name = self._registry.resolve(model)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + options.timeout_s
-            self._budget.on_attempt()
-            for attempt in range(self._config.max_retries + 1):
-                started = False
-                try:
-                    if attempt and not await self._backoff(errors[-1], attempt, deadline):
-                        break
-                    async with AsyncExitStack() as stack:
-                        await stack.enter_async_context(self._slot(provider))
-                        await stack.enter_async_context(asyncio.timeout_at(deadline))
-                        call = _call(name, options, deadline - loop.time())
-                        async for piece in provider.stream(call):
-                            if isinstance(piece, Completion):
-                                await self.breakers.record_success(model)
-                                _emit(on_route, spec, model, len(errors) + 1, "success", layer)
-                                yield Routed(model, piece)
-                                return
-                            started = True
-                            yield piece
-                except (ProviderError, TimeoutError) as exc:
-                    error = _as_provider_error(exc, model, options.timeout_s)
-                    errors.append(error)
-                    await self._record_failure(model, error)
-                    if started or not error.retryable:
-                        break
-            if started:
-                raise errors[-1]
-            _emit(on_route, spec, model, len(errors), "failed", layer, str(errors[-1]))
-        raise _route_failed(spec, errors)
+    ) -> AsyncGenerator[str | Routed, None]:
+        """Text deltas as they arrive, then the ``Routed`` completion."""
+        return self._routed(spec, options, on_route, layer, whole=False)
 
-    async def _route(
+    async def _routed(
         self,
         spec: SourceSpec,
-        errors: list[ProviderError],
+        options: CallOptions,
         on_route: RouteListener | None,
         layer: int,
-    ) -> AsyncIterator[str]:
-        """The models to try in order, skipping (and reporting) those whose breaker is open."""
+        *,
+        whole: bool,
+    ) -> AsyncGenerator[str | Routed, None]:
+        errors: list[ProviderError] = []
         for model in (spec.model, *spec.fallback):
             if not await self.breakers.allow(model):
                 errors.append(CircuitOpen(model))
                 _emit(on_route, spec, model, len(errors), "skipped", layer, "circuit_open")
                 continue
             _emit(on_route, spec, model, len(errors) + 1, "trying", layer)
-            yield model
+            started = False
+            try:
+                async with aclosing(self._attempts(model, options, whole=whole)) as pieces:
+                    async for piece in pieces:
+                        if isinstance(piece, Completion):
+                            _emit(on_route, spec, model, len(errors) + 1, "success", layer)
+                            yield Routed(model, piece)
+                            return
+                        started = True
+                        yield piece
+            except ProviderError as exc:
+                errors.append(exc)
+                if started:  # text reached the user: failing over would repeat it
+                    raise
+                _emit(on_route, spec, model, len(errors), "failed", layer, str(exc))
+        raise _route_failed(spec, errors)
 
-    async def _with_retries(self, model: str, options: CallOptions) -> Completion:
+    async def _attempts(
+        self, model: str, options: CallOptions, *, whole: bool
+    ) -> AsyncGenerator[str | Completion, None]:
+        """One model: attempts until one answers, retrying only before the first delta.
+        The breaker hears the outcome once."""
         provider, name = self._registry.resolve(model)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + options.timeout_s
-        last: ProviderError | None = None
         self._budget.on_attempt()
+        last: ProviderError | None = None
         for attempt in range(self._config.max_retries + 1):
             if last is not None and not await self._backoff(last, attempt, deadline):
                 break
+            started = False
             try:
-                async with self._slot(provider), asyncio.timeout_at(deadline):
-                    completion = await provider.complete(
-                        _call(name, options, deadline - loop.time())
-                    )
-            except (ProviderError, TimeoutError) as exc:
-                last = _as_provider_error(exc, model, options.timeout_s)
-                await self._record_failure(model, last)
-                if not last.retryable:
+                attempt_pieces = self._attempt(provider, name, model, options, deadline, whole)
+                async with aclosing(attempt_pieces) as pieces:
+                    async for piece in pieces:
+                        if isinstance(piece, Completion):
+                            await self.breakers.record_success(model)
+                            yield piece
+                            return
+                        started = True
+                        yield piece
+                raise ProviderError("the reply ended without an answer", model=model)
+            except ProviderError as exc:
+                last = exc
+                if started or not exc.retryable:
                     break
-                continue
-            await self.breakers.record_success(model)
-            return completion
+            except BaseException:
+                await self.breakers.release(model)  # cancelled: no verdict on the upstream
+                raise
         assert last is not None
+        await self._judge(model, last)
         raise last
+
+    async def _attempt(
+        self,
+        provider: Provider,
+        name: str,
+        model: str,
+        options: CallOptions,
+        deadline: float,
+        whole: bool,
+    ) -> AsyncGenerator[str | Completion, None]:
+        """One call under a slot. The deadline bounds each wait inside this generator (the
+        slot, the call, each delta), never the consumer's own work between deltas."""
+        final: Completion | None = None
+        async with self._slot(provider, model, options, deadline):
+            loop = asyncio.get_running_loop()
+            call = _call(name, options, deadline - loop.time() + _PROVIDER_TIMEOUT_SLACK_S)
+            calling = _whole(provider, call) if whole else _closable(provider.stream(call))
+            async with aclosing(calling) as pieces:
+                while final is None:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            piece = await anext(pieces)
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError as exc:
+                        raise _timed_out(model, options) from exc
+                    if isinstance(piece, Completion):
+                        final = piece
+                    else:
+                        yield piece
+        yield final  # after the slot is free: the caller may never resume this generator
+
+    @asynccontextmanager
+    async def _slot(
+        self, provider: Provider, model: str, options: CallOptions, deadline: float
+    ) -> AsyncIterator[None]:
+        """Hold one global and one per-provider slot: bursts queue instead of piling up.
+        The wait counts against the call's deadline and is never the upstream's fault."""
+        slots = self._provider_slots.get(provider.name)
+        if slots is None:
+            cap = self._provider_caps.get(provider.name, self._config.provider_inflight)
+            slots = self._provider_slots[provider.name] = asyncio.Semaphore(cap)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._inflight.acquire()
+                try:
+                    await slots.acquire()
+                except BaseException:
+                    self._inflight.release()
+                    raise
+        except TimeoutError as exc:
+            raise ProviderError(
+                f"no free slot for provider {provider.name!r} within {options.timeout_s:g} s "
+                "(moa is at its in-flight cap)",
+                model=model,
+                retryable=False,
+                upstream_fault=False,
+            ) from exc
+        try:
+            yield
+        finally:
+            slots.release()
+            self._inflight.release()
 
     async def _backoff(self, error: ProviderError, attempt: int, deadline: float) -> bool:
         """Sleep before retry ``attempt``; False when the budget or the deadline forbids it."""
@@ -191,29 +252,53 @@ class Router:
         await asyncio.sleep(delay)
         return True
 
-    async def _record_failure(self, model: str, error: ProviderError) -> None:
-        """Only availability failures trip a breaker; a 400 or 401 is the caller's problem."""
-        if error.status is None or error.status in RETRYABLE_STATUSES:
+    async def _judge(self, model: str, error: ProviderError) -> None:
+        """Tell the breaker about a failed routed call, if the upstream caused it."""
+        if error.upstream_fault:
             await self.breakers.record_failure(model)
+        else:
+            await self.breakers.release(model)
 
 
-def _call(name: str, options: CallOptions, remaining_s: float) -> ChatCall:
+async def _whole(provider: Provider, call: ChatCall) -> AsyncGenerator[str | Completion, None]:
+    yield await provider.complete(call)
+
+
+async def _closable(
+    pieces: AsyncIterator[str | Completion],
+) -> AsyncGenerator[str | Completion, None]:
+    """A provider's stream as a generator whose closing closes the stream (and its HTTP
+    response) at once, not whenever the garbage collector gets to it."""
+    try:
+        async for piece in pieces:
+            yield piece
+    finally:
+        close = getattr(pieces, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _call(name: str, options: CallOptions, timeout_s: float) -> ChatCall:
     return ChatCall(
         model=name,
         messages=options.messages,
         temperature=options.temperature,
         max_tokens=options.max_tokens,
-        timeout_s=max(0.001, remaining_s),
+        timeout_s=max(0.001, timeout_s),
         response_format=options.response_format,
+        stop=options.stop,
         seed=options.seed,
+        top_p=options.top_p,
     )
 
 
-def _as_provider_error(exc: Exception, model: str, timeout_s: float) -> ProviderError:
-    if isinstance(exc, ProviderError):
-        exc.model = exc.model or model
-        return exc
-    return ProviderError(f"timed out after {timeout_s:g} s", model=model, retryable=False)
+def _timed_out(model: str, options: CallOptions) -> ProviderError:
+    return ProviderError(
+        f"timed out after {options.timeout_s:g} s",
+        model=model,
+        retryable=False,
+        upstream_fault=not options.shortened,
+    )
 
 
 def _route_failed(spec: SourceSpec, errors: list[ProviderError]) -> ProviderError:
@@ -221,7 +306,12 @@ def _route_failed(spec: SourceSpec, errors: list[ProviderError]) -> ProviderErro
         return errors[0]
     tried = "; ".join(f"{e.model}: {e}" for e in errors)
     last = errors[-1]
-    return ProviderError(f"every route failed ({tried})", model=spec.model, status=last.status)
+    return ProviderError(
+        f"every route failed ({tried})",
+        model=spec.model,
+        status=last.status,
+        upstream_fault=last.upstream_fault,
+    )
 
 
 def _emit(
@@ -244,3 +334,9 @@ def _emit(
                 error=error,
             )
         )
+
+
+def with_timeout(options: CallOptions, timeout_s: float | None, configured_s: float) -> CallOptions:
+    """``options`` with a request's own timeout (or the configured one when it set none)."""
+    chosen = configured_s if timeout_s is None else timeout_s
+    return replace(options, timeout_s=chosen, shortened=chosen < configured_s)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fastapi import Request
+
 from moa.errors import MoaError
 from moa.server.billing import Charge
 from moa.server.errors import ApiError
-from moa.server.state import AppState
+from moa.server.request_scope import request_context
+from moa.server.state import AppState, app_state
 from moa.store import ApiKey
-from moa.types import BlendRequest, Message
+from moa.strategies import get_strategy
+from moa.types import BlendRequest, ChatRequest, CompareRequest, JudgeRequest, Message
 
 
 def check_message_sizes(messages: Sequence[Message], limit: int) -> None:
@@ -52,7 +56,7 @@ def check_models(state: AppState, models: NamedModels) -> None:
 
 
 async def admit(
-    state: AppState,
+    request: Request,
     key: ApiKey,
     *,
     route: str,
@@ -62,9 +66,14 @@ async def admit(
     planned_calls: int,
     strategy: str | None = None,
 ) -> Charge:
-    """Check the request, then reserve its credits; the Charge settles them later."""
+    """Check the request, take one of the key's in-flight slots, then reserve its credits.
+    The Charge settles them later; the request's scope releases the slot and settles
+    whatever the response did not (a client gone before the stream began, say)."""
+    state = app_state(request)
+    context = request_context(request)
     check_message_sizes(messages, state.settings.server.max_message_chars)
     check_models(state, models)
+    context.cleanups.append(state.inflight.acquire(key.id))
     charge = Charge(
         store=state.store,
         metrics=state.metrics,
@@ -74,29 +83,82 @@ async def admit(
         planned_calls=planned_calls,
         strategy=strategy,
         models=list(dict.fromkeys(model for _, model in models)),
+        drain=state.drain,
+        request_id=context.id,
     )
     await charge.reserve()
+
+    async def settle_unfinished() -> None:
+        if not charge.settled:
+            await charge.settle(charge.partial_charge(), "cancelled")
+        context.credits_charged = charge.charged
+
+    context.cleanups.append(settle_unfinished)
     return charge
 
 
-def planned_blend_calls(body: BlendRequest) -> int:
-    """Upstream calls a blend plans: what a partial charge is a share of."""
-    layers = body.layers if body.strategy == "moa" else 0
-    synthesis = 0 if body.strategy == "vote" else 1  # vote counts answers without a call
-    return body.source_count * (layers + 1) + synthesis
-
-
 async def admit_blend(
-    state: AppState, key: ApiKey, body: BlendRequest, *, route: str, field_prefix: str = ""
+    request: Request, key: ApiKey, body: BlendRequest, *, route: str, field_prefix: str = ""
 ) -> Charge:
     """``admit`` for a blend, from /api/v1/blend or the OpenAI-compatible route."""
+    state = app_state(request)
+    state.runtime.check_timeouts(body, field_prefix)
     return await admit(
-        state,
+        request,
         key,
         route=route,
         cost=state.settings.server.credits.blend,
         messages=body.messages,
         models=blend_models(body, prefix=field_prefix),
-        planned_calls=planned_blend_calls(body),
+        planned_calls=get_strategy(body.strategy).planned_calls(body),
         strategy=body.strategy,
+    )
+
+
+async def admit_chat(
+    request: Request,
+    key: ApiKey,
+    body: ChatRequest,
+    *,
+    route: str,
+    fallback_field: str = "routing.fallback",
+) -> Charge:
+    """``admit`` for one model with its failover route (chat, or a compatible endpoint's
+    plain ``provider/model``)."""
+    app_state(request).runtime.check_timeouts(body)
+    return await admit(
+        request,
+        key,
+        route=route,
+        cost=app_state(request).settings.server.credits.chat,
+        messages=body.messages,
+        models=[("model", body.model), *listed(fallback_field, body.routing.fallback)],
+        planned_calls=1,
+    )
+
+
+async def admit_compare(
+    request: Request, key: ApiKey, body: CompareRequest, *, route: str
+) -> Charge:
+    app_state(request).runtime.check_timeouts(body)
+    return await admit(
+        request,
+        key,
+        route=route,
+        cost=app_state(request).settings.server.credits.compare,
+        messages=body.messages,
+        models=listed("models", body.models),
+        planned_calls=len(body.models),
+    )
+
+
+async def admit_judge(request: Request, key: ApiKey, body: JudgeRequest, *, route: str) -> Charge:
+    return await admit(
+        request,
+        key,
+        route=route,
+        cost=app_state(request).settings.server.credits.judge,
+        messages=body.messages,
+        models=[*listed("contestants", body.contestants), ("judge", body.judge)],
+        planned_calls=len(body.contestants) + 1,
     )

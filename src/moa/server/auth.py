@@ -1,6 +1,8 @@
-"""``Authorization: Bearer <key>`` on every /api and /v1 route, with rate limits applied
-per client IP before the key is even looked up (so key guessing is throttled too) and per
-key after. Keys are never logged or echoed."""
+"""``Authorization: Bearer <key>`` on every /api and /v1 route (``x-api-key`` too on
+/v1/messages, as Anthropic's SDKs send it), with rate limits applied per client address
+before the key is even looked up (so key guessing is throttled too) and per key after;
+the rate-limit headers go on whatever the request answers, errors included. Keys are
+never logged or echoed."""
 
 from __future__ import annotations
 
@@ -9,27 +11,41 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from moa.server.errors import ApiError
+from moa.server.request_scope import request_context
 from moa.server.state import app_state
 from moa.store import ApiKey
 
 
 async def authenticated(request: Request) -> ApiKey:
-    state = app_state(request)
-    ip = request.client.host if request.client else "unknown"
-    request.state.rate_headers = await state.limits.hit_ip(ip)
+    return await _authenticate(request, _bearer(request), "'Authorization: Bearer <key>'")
+
+
+async def authenticated_anthropic(request: Request) -> ApiKey:
+    """/v1/messages: Anthropic's SDKs send the key as ``x-api-key``; Bearer works too."""
+    token = _bearer(request) or request.headers.get("x-api-key", "").strip()
+    return await _authenticate(
+        request, token, "'x-api-key: <key>' or 'Authorization: Bearer <key>'"
+    )
+
+
+def _bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-    key = await state.store.authenticate(token.strip())
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _authenticate(request: Request, token: str, how: str) -> ApiKey:
+    state = app_state(request)
+    context = request_context(request)
+    context.headers = await state.limits.hit_ip(context.client)
+    if not token:
+        raise ApiError(401, "unauthorized", f"missing API key: send {how}")
+    key = await state.store.authenticate(token)
     if key is None:
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
-    request.state.rate_headers = await state.limits.hit_key(key.id)
+    context.key_id = key.id
+    context.headers = await state.limits.hit_key(key.id)
     return key
 
 
 AuthenticatedKey = Annotated[ApiKey, Depends(authenticated)]
-
-
-def rate_headers(request: Request) -> dict[str, str]:
-    headers: dict[str, str] = getattr(request.state, "rate_headers", {})
-    return headers
+AnthropicKey = Annotated[ApiKey, Depends(authenticated_anthropic)]

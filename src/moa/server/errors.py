@@ -4,8 +4,7 @@ DESIGN.md; a validation error names the field and what is allowed. Never a trace
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,9 +14,10 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from moa.errors import MoaError
+from moa.validation import describe_errors
 
 log = logging.getLogger("moa.server")
-_NAMES_A_FIELD = re.compile(r"^[a-z_]+(\[\d+\])?(\.[a-z_]+)*: ")
+HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 class ApiError(Exception):
@@ -44,24 +44,7 @@ def error_response(
 
 
 def describe_validation(errors: Sequence[Any]) -> str:
-    """``field: what is wrong`` for the first problem, with body/query prefixes dropped."""
-    first = errors[0] if errors else {}
-    if not isinstance(first, dict):
-        return "invalid request"
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query")]
-    where = ".".join(loc)
-    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    if first.get("type") == "json_invalid":
-        return f"body is not valid JSON: {message}"
-    if first.get("type") == "missing":
-        return f"{where}: field required"
-    if first.get("type") == "extra_forbidden":
-        return f"{where}: unknown field"
-    if not where:  # a whole-body check: its message names its field, else blame the body
-        return message if _NAMES_A_FIELD.match(message) else f"body: {message}"
-    if message.startswith(f"{where.split('.')[0]}:"):
-        return message
-    return f"{where}: {message}"
+    return describe_errors([e for e in errors if isinstance(e, Mapping)])
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -83,7 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -88,3 +89,38 @@ def _window(item: RateLimitItem) -> str:
 
 def _async_uri(url: str) -> str:
     return url if url.startswith("async+") else f"async+{url}"
+
+
+class KeyInflight:
+    """Concurrent paid requests per key, in this process: one key holding many slow
+    streams must not take the provider slots and the workers every other key shares."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._held: dict[str, int] = {}
+
+    def acquire(self, key_id: str) -> Callable[[], Awaitable[None]]:
+        """Take a slot or refuse with 429; returns the (idempotent) release."""
+        held = self._held.get(key_id, 0)
+        if held >= self._limit:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"this API key already has {held} requests in flight, the most this server "
+                "allows per key ([server] key_inflight); retry when one finishes",
+                {"Retry-After": "1"},
+            )
+        self._held[key_id] = held + 1
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                left = self._held[key_id] - 1
+                if left:
+                    self._held[key_id] = left
+                else:
+                    del self._held[key_id]
+
+        return release

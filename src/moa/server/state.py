@@ -1,4 +1,5 @@
-"""What the server holds for its lifetime: settings, runtime, store, rate limits, metrics."""
+"""What the server holds for its lifetime: settings, runtime, store, rate limits, metrics,
+in-flight counts, and the drain that ends its requests at shutdown."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from fastapi import Request
 
 from moa.config import Settings
 from moa.runtime import Runtime
+from moa.server.drain import Drain
 from moa.server.metrics import Metrics
-from moa.server.ratelimit import RateLimits
+from moa.server.ratelimit import KeyInflight, RateLimits
 from moa.store import Store
 
 
@@ -20,6 +22,8 @@ class AppState:
     store: Store
     limits: RateLimits
     metrics: Metrics
+    inflight: KeyInflight
+    drain: Drain | None = None
 
 
 def app_state(request: Request) -> AppState:

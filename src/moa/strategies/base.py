@@ -29,11 +29,13 @@ class SourcePlan:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A source's successful answer; ``index`` is its position in the layer's plan."""
+    """A source's successful answer; ``index`` is its position in the layer's plan and
+    ``spec`` the route it was planned with (``model`` is who answered on that route)."""
 
     index: int
     model: str
     text: str
+    spec: SourceSpec
     sample: int | None = None
 
 
@@ -83,6 +85,16 @@ class Strategy(ABC):
 
     def refinement_layers(self, request: BlendRequest) -> int:
         return 0
+
+    def synthesis_calls(self, request: BlendRequest) -> int:
+        """Synthesizer calls when every source answers and nothing needs repair."""
+        return 1 if self.calls_synthesizer else 0
+
+    def planned_calls(self, request: BlendRequest) -> int:
+        """Every upstream call the blend plans: what a partial charge is a share of, and
+        what the docs promise one request can cost."""
+        layers = self.refinement_layers(request) + 1
+        return request.source_count * layers + self.synthesis_calls(request)
 
     def refine(
         self, request: BlendRequest, layer: int, previous: Sequence[Answer]

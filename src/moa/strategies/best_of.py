@@ -1,6 +1,6 @@
 """best_of: the synthesizer picks the best answer (first line ``PICK: n``), then streams it
 improved with what the others add. The pick line is parsed, never shown; if the synthesizer
-leaves it out, the pick is the source whose words the final answer shares most."""
+names no pick (or one out of range), the pick is reported as null rather than guessed."""
 
 from __future__ import annotations
 
@@ -50,11 +50,6 @@ class PickLine:
         return self._head
 
 
-def closest(answers: Sequence[Answer], text: str) -> Answer:
-    words = set(text.lower().split())
-    return max(answers, key=lambda a: len(words & set(a.text.lower().split())))
-
-
 class BestOf(Strategy):
     name = "best_of"
 
@@ -68,11 +63,10 @@ class BestOf(Strategy):
         if tail:
             synth.show(tail)
         content = _after_pick_line(streamed)
-        if pick_line.pick is not None and 1 <= pick_line.pick <= len(answers):
-            picked = answers[pick_line.pick - 1]
-        else:
-            picked = closest(answers, content)
-        return Outcome(content=content, best_of_pick=picked.model)
+        pick = pick_line.pick
+        if pick is None or not 1 <= pick <= len(answers):
+            return Outcome(content=content, best_of_pick=None)
+        return Outcome(content=content, best_of_pick=answers[pick - 1].model)
 
 
 def _after_pick_line(text: str) -> str:

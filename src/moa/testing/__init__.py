@@ -1,7 +1,7 @@
-"""Test doubles for moa: a scripted OpenAI-compatible upstream (see ``moa.testing.upstream``).
+"""Test doubles for moa: a scripted upstream speaking the OpenAI, Anthropic and Gemini
+protocols (see ``moa.testing.upstream``).
 
-Names are loaded lazily so ``python -m moa.testing.upstream`` does not import the module
-twice (once via this package, once as ``__main__``).
+Names are loaded lazily, so importing ``moa.testing`` costs nothing until one is used.
 """
 
 from __future__ import annotations

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from moa.catalogue import catalogue
+from moa.catalogue import CatalogueEntry, catalogue
+from moa.config import Settings
 from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
-from moa.server.admission import admit, admit_blend, listed
-from moa.server.auth import AuthenticatedKey, rate_headers
-from moa.server.metered import metered
-from moa.server.respond import respond
+from moa.server.admission import admit_blend, admit_chat, admit_compare, admit_judge
+from moa.server.auth import AuthenticatedKey
+from moa.server.billing import metered
+from moa.server.openapi import FREE, PAID, error_responses
+from moa.server.replies import respond
 from moa.server.state import app_state
 from moa.types import (
     STRATEGIES,
@@ -30,93 +32,93 @@ from moa.types import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["moa"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "invalid_request: a field is wrong; the message names it"},
-    401: {"description": "unauthorized"},
-    402: {"description": "insufficient_credits"},
-    413: {"description": "request_too_large"},
-    429: {"description": "rate_limited (see Retry-After)"},
-    502: {"description": "all_sources_failed (credits refunded)"},
-    504: {"description": "timeout"},
-}
+ERRORS = error_responses(PAID, streams=True)
 
 
 @router.post("/blend", response_model=BlendAnswer, responses=ERRORS)
 async def blend(body: BlendRequest, request: Request, key: AuthenticatedKey) -> Response:
     """Blend: the sources answer, the synthesizer combines. ``stream: true`` for SSE."""
     state = app_state(request)
-    charge = await admit_blend(state, key, body, route="/api/v1/blend")
-    return await respond(request, metered(stream_blend(body, state.runtime), charge), body.stream)
+    charge = await admit_blend(request, key, body, route="/api/v1/blend")
+    return await respond(
+        request,
+        metered(stream_blend(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
+    )
 
 
 @router.post("/compare", response_model=CompareAnswer, responses=ERRORS)
 async def compare(body: CompareRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-9 models answer the same messages, streamed side by side."""
     state = app_state(request)
-    charge = await admit(
-        state,
-        key,
-        route="/api/v1/compare",
-        cost=state.settings.server.credits.compare,
-        messages=body.messages,
-        models=listed("models", body.models),
-        planned_calls=len(body.models),
+    charge = await admit_compare(request, key, body, route="/api/v1/compare")
+    return await respond(
+        request,
+        metered(run_compare(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
     )
-    return await respond(request, metered(run_compare(body, state.runtime), charge), body.stream)
 
 
 @router.post("/chat", response_model=ChatAnswer, responses=ERRORS)
 async def chat(body: ChatRequest, request: Request, key: AuthenticatedKey) -> Response:
     """One model, with an optional ``routing.fallback`` chain."""
     state = app_state(request)
-    charge = await admit(
-        state,
-        key,
-        route="/api/v1/chat",
-        cost=state.settings.server.credits.chat,
-        messages=body.messages,
-        models=[("model", body.model), *listed("routing.fallback", body.routing.fallback)],
-        planned_calls=1,
+    charge = await admit_chat(request, key, body, route="/api/v1/chat")
+    return await respond(
+        request,
+        metered(run_chat(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
     )
-    return await respond(request, metered(run_chat(body, state.runtime), charge), body.stream)
 
 
 @router.post("/judge", response_model=JudgeAnswer, responses=ERRORS)
 async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> Response:
     """2-4 contestants answer; a judge that is not one of them scores each 0-10."""
     state = app_state(request)
-    charge = await admit(
-        state,
-        key,
-        route="/api/v1/judge",
-        cost=state.settings.server.credits.judge,
-        messages=body.messages,
-        models=[*listed("contestants", body.contestants), ("judge", body.judge)],
-        planned_calls=len(body.contestants) + 1,
+    charge = await admit_judge(request, key, body, route="/api/v1/judge")
+    return await respond(
+        request,
+        metered(run_judge(body, state.runtime, request_id=charge.request_id), charge),
+        body.stream,
     )
-    return await respond(request, metered(run_judge(body, state.runtime), charge), body.stream)
 
 
-@router.get("/models")
+@router.get("/models", responses=error_responses(FREE))
 async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
-    """The model catalogue, the strategies, and the presets of moa.toml."""
-    state = app_state(request)
+    """The model catalogue (with prices), the strategies, the presets and the defaults of
+    moa.toml: everything the playground needs to fill its model picker."""
+    settings = app_state(request).settings
     body = {
-        "models": [
-            {"id": e.id, "kind": e.kind, "ready": e.ready, "needs": e.needs or None}
-            for e in catalogue(state.settings)
-        ],
+        "models": [_catalogued(e, settings) for e in catalogue(settings)],
         "strategies": list(STRATEGIES),
-        "presets": {n: p.model_dump() for n, p in state.settings.presets.items()},
+        "presets": {n: p.model_dump() for n, p in settings.presets.items()},
+        "defaults": {
+            "models": settings.defaults.models,
+            "strategy": settings.defaults.strategy or BlendRequest.model_fields["strategy"].default,
+        },
     }
-    return JSONResponse(body, headers=rate_headers(request))
+    return JSONResponse(body)
 
 
-@router.get("/usage")
-async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Response:
+def _catalogued(entry: CatalogueEntry, settings: Settings) -> dict[str, Any]:
+    price = settings.price(entry.id)
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "ready": entry.ready,
+        "needs": entry.needs or None,
+        "input_usd_per_mtok": price.input_usd_per_mtok,
+        "output_usd_per_mtok": price.output_usd_per_mtok,
+    }
+
+
+@router.get("/usage", responses=error_responses(("invalid_request", *FREE)))
+async def usage(
+    request: Request, key: AuthenticatedKey, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Response:
     """This key's balance and its most recent requests."""
     state = app_state(request)
-    records = await state.store.recent_usage(key.id, limit=max(1, min(limit, 500)))
+    records = await state.store.recent_usage(key.id, limit=limit)
     body = {
         "key_id": key.id,
         "credits_remaining": await state.store.balance(key.id),
@@ -137,4 +139,4 @@ async def usage(request: Request, key: AuthenticatedKey, limit: int = 50) -> Res
             for r in records
         ],
     }
-    return JSONResponse(body, headers=rate_headers(request))
+    return JSONResponse(body)

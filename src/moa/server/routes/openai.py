@@ -1,195 +1,123 @@
-"""The OpenAI-compatible endpoint: any OpenAI SDK can ask for a blend.
+"""The OpenAI-compatible endpoint: any OpenAI SDK can ask for a blend, or for one model.
 
-``model`` is ``moa/<strategy>`` or a preset of moa.toml; blend fields go in the body field
-``moa``. Streams are OpenAI ``chat.completion.chunk`` objects; the final chunk carries the
-usage (and moa's own summary under ``moa``).
+``model`` is ``moa/<strategy>``, a preset of moa.toml, or a plain ``provider/model`` (that
+model answers, at chat's price, with failover from ``moa.fallback``; see
+``moa.server.compat``); blend fields go in the body field ``moa``. The wire shapes live in
+``moa.server.openai_wire``.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from moa.catalogue import catalogue
-from moa.config import Settings
 from moa.engine import stream_blend
-from moa.server.admission import admit_blend
-from moa.server.auth import AuthenticatedKey, rate_headers
-from moa.server.errors import ApiError, describe_validation
-from moa.server.metered import Final, metered
-from moa.server.respond import respond
-from moa.server.routes.api import ERRORS
+from moa.modes.chat import run_chat
+from moa.server.admission import admit_blend, admit_chat
+from moa.server.auth import AuthenticatedKey
+from moa.server.billing import Final, metered
+from moa.server.compat import MoaFields, is_blend, resolve
+from moa.server.errors import ApiError
+from moa.server.openai_wire import Reply, chunks, completion
+from moa.server.openapi import FREE, PAID, error_responses
+from moa.server.replies import respond
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
-from moa.types import (
-    STRATEGIES,
-    BlendRequest,
-    ChunkEvent,
-    DoneEvent,
-    ErrorEvent,
-    Message,
-    ModelRef,
-)
+from moa.types import STRATEGIES, BlendRequest, ChatAnswer, DoneEvent, Message
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
-class MoaFields(BaseModel):
-    """Blend fields an OpenAI client sends in the body field ``moa``."""
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
-    model_config = ConfigDict(extra="forbid")
-
-    models: list[ModelRef] | None = None
-    synthesizer: ModelRef | None = None
-    layers: int | None = None
-    samples: int | None = None
-    quorum: int | None = None
-    grace_ms: int | None = None
-    timeout_s: float | None = None
-    source_timeout_s: float | None = None
-    synthesis_timeout_s: float | None = None
+    include_usage: bool = False
 
 
 class ChatCompletionRequest(BaseModel):
-    """OpenAI's request body; fields moa has no use for (top_p, user, ...) are ignored."""
+    """OpenAI's request body. ``response_format``, ``stop``, ``seed`` and ``top_p`` reach
+    the call whose text the client reads; fields moa has no use for (``user``, ...) are
+    ignored; ``tools`` are refused, since moa calls none."""
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    model: str = Field(max_length=300)
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     temperature: float | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     n: int | None = Field(None, ge=1, le=1)
+    response_format: dict[str, Any] | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    top_p: float | None = None
+    tools: list[Any] | None = None
     moa: MoaFields | None = None
 
-
-def to_blend(body: ChatCompletionRequest, settings: Settings) -> BlendRequest:
-    """Resolve ``model`` (strategy or preset) and ``moa`` into a BlendRequest."""
-    fields: dict[str, Any] = {}
-    strategy, _, rest = body.model.partition("/")
-    if strategy == "moa" and rest in STRATEGIES:
-        fields["strategy"] = rest
-        fields["models"] = settings.defaults.models
-    elif body.model in settings.presets:
-        fields.update(settings.presets[body.model].model_dump(exclude_none=True))
-    else:
-        choices = [f"moa/{s}" for s in STRATEGIES] + sorted(settings.presets)
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"model: {body.model!r} is not available; use one of {', '.join(choices)}",
-        )
-    if body.moa is not None:
-        fields.update(body.moa.model_dump(exclude_none=True))
-    fields["messages"] = body.messages
-    fields["stream"] = body.stream
-    if body.temperature is not None:
-        fields["temperature"] = body.temperature
-    if (max_tokens := body.max_completion_tokens or body.max_tokens) is not None:
-        fields["max_tokens"] = max_tokens
-    try:
-        return BlendRequest.model_validate(fields)
-    except ValidationError as exc:
-        message = describe_validation(list(exc.errors()))
-        field = message.partition(":")[0].partition("[")[0]
-        moa_field = field in MoaFields.model_fields  # say where the client put it
-        raise ApiError(400, "invalid_request", f"moa.{message}" if moa_field else message) from exc
-
-
-def _completion(body: ChatCompletionRequest, done: DoneEvent, content: str) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{done.id}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": _usage(done),
-        "moa": done.model_dump(mode="json", exclude={"event"}),
-    }
-
-
-def _usage(done: DoneEvent) -> dict[str, int]:
-    return {
-        "prompt_tokens": done.usage.prompt_tokens,
-        "completion_tokens": done.usage.completion_tokens,
-        "total_tokens": done.usage.prompt_tokens + done.usage.completion_tokens,
-    }
-
-
-async def _chunks(body: ChatCompletionRequest, events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-    created = int(time.time())
-    chunk_id = f"chatcmpl-{int(time.time() * 1000)}"
-
-    def frame(delta: dict[str, str], finish: str | None = None, **extra: Any) -> bytes:
-        chunk = {
-            "id": chunk_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": body.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
+    def conversation(self) -> dict[str, Any]:
+        """The fields a blend and a single model both take from the OpenAI body."""
+        return {
+            "messages": self.messages,
+            "stream": self.stream,
+            "temperature": self.temperature,
+            "max_tokens": self.max_completion_tokens or self.max_tokens,
+            "stop": [self.stop] if isinstance(self.stop, str) else self.stop,
+            "response_format": self.response_format,
+            "seed": self.seed,
+            "top_p": self.top_p,
         }
-        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
-
-    yield frame({"role": "assistant", "content": ""})
-    async for event in events:
-        if isinstance(event, ChunkEvent):
-            yield frame({"content": event.content})
-        elif isinstance(event, DoneEvent):
-            yield frame(
-                {},
-                "stop",
-                usage=_usage(event),
-                moa=event.model_dump(mode="json", exclude={"event"}),
-            )
-        elif isinstance(event, ErrorEvent):
-            error = {"error": {"code": event.code, "message": event.message}}
-            yield b"data: " + json.dumps(error).encode() + b"\n\n"
-    yield b"data: [DONE]\n\n"
 
 
-@router.post("/chat/completions", responses=ERRORS)
+@router.post("/chat/completions", responses=error_responses(PAID, streams=True))
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, key: AuthenticatedKey
 ) -> Response:
-    """OpenAI Chat Completions, answered by a blend."""
+    """OpenAI Chat Completions, answered by a blend or by one model."""
     state = app_state(request)
-    blend = to_blend(body, state.settings)
-    charge = await admit_blend(state, key, blend, route="/v1/chat/completions", field_prefix="moa.")
-    events = metered(stream_blend(blend, state.runtime), charge)
+    if body.tools:
+        refusal = (
+            "blends do not call tools"
+            if is_blend(body.model, state.settings)
+            else "moa does not pass tool calls to a model"
+        )
+        raise ApiError(400, "invalid_request", f"tools: {refusal}")
+    target = resolve(body.model, body.moa, state.settings, **body.conversation())
+    route = "/v1/chat/completions"
+    events: AsyncIterator[BaseModel]
+    if isinstance(target, BlendRequest):
+        charge = await admit_blend(request, key, target, route=route, field_prefix="moa.")
+        blending = stream_blend(target, state.runtime, request_id=charge.request_id)
+        events = metered(blending, charge)
+    else:
+        charge = await admit_chat(request, key, target, route=route, fallback_field="moa.fallback")
+        events = metered(run_chat(target, state.runtime, request_id=charge.request_id), charge)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    reply = Reply(charge.request_id, body.model, include_usage=include_usage)
     if body.stream:
         return EventStreamResponse(
-            _chunks(body, events),
-            media_type="text/event-stream",
-            headers={**SSE_HEADERS, **rate_headers(request)},
+            chunks(reply, events), media_type="text/event-stream", headers=SSE_HEADERS
         )
 
-    def render(done: Final, content: str) -> dict[str, Any]:
-        assert isinstance(done, DoneEvent)
-        return _completion(body, done, content)
+    def render(final: Final, content: str) -> dict[str, Any]:
+        assert isinstance(final, DoneEvent | ChatAnswer)
+        return completion(reply, final, content if isinstance(final, DoneEvent) else final.content)
 
     return await respond(request, events, False, render=render)
 
 
-@router.get("/models")
+@router.get("/models", responses=error_responses(FREE))
 async def list_models(request: Request, key: AuthenticatedKey) -> JSONResponse:
-    """Strategies as ``moa/<strategy>``, presets, then the catalogue's models."""
+    """Strategies as ``moa/<strategy>``, presets, then the catalogue's models that are
+    ready to answer (a model whose key is missing would only be refused)."""
     settings = app_state(request).settings
     ids = [f"moa/{s}" for s in STRATEGIES] + sorted(settings.presets)
-    ids += [e.id for e in catalogue(settings)]
+    ids += [e.id for e in catalogue(settings) if e.ready]
     data = [{"id": i, "object": "model", "created": 0, "owned_by": "moa"} for i in ids]
-    return JSONResponse({"object": "list", "data": data}, headers=rate_headers(request))
+    return JSONResponse({"object": "list", "data": data})

@@ -126,12 +126,12 @@ async def _verdict(request: JudgeRequest, sources: Sources, ok: list[ModelResult
             routed = await sources.runtime.router.complete(judge, options, layer=-1)
         except ProviderError as exc:
             raise RequestFailed(f"the judge failed: {exc}", code="synthesis_failed") from exc
-        sources.spent(request.judge, routed.completion.usage)
-        verdict = parse_verdict(routed.completion.text, ok)
+        sources.spent(request.judge, routed.usage)
+        verdict = parse_verdict(routed.text, ok)
         if verdict is not None:
             return verdict
         if attempt == 0:
-            repair = prompts.JUDGE_REPAIR.format(count=len(ok)) + routed.completion.text
+            repair = prompts.JUDGE_REPAIR.format(count=len(ok)) + routed.text
             messages = [Message(role="user", content=repair)]
     raise RequestFailed(
         "the judge did not return a valid verdict, even after one repair attempt",

@@ -216,3 +216,12 @@ async def test_a_judge_takes_two_to_four_contestants(client: httpx.AsyncClient, 
     assert error["code"] == "invalid_request"
     assert "contestants" in error["message"]
     assert "2-4" in error["message"]
+
+
+async def test_a_json_chat_asks_the_upstream_for_a_whole_answer_and_a_stream_streams(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    body = {"model": "fake/alpha", "messages": USER}
+    await client.post("/api/v1/chat", json=body)
+    await client.post("/api/v1/chat", json={**body, "stream": True})
+    assert [call.stream for call in upstream.calls("alpha")] == [False, True]

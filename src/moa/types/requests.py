@@ -1,13 +1,8 @@
-"""Request, answer and event models: the only place moa's public shapes live.
-
-Everything that crosses a boundary (Python API, CLI ``--json``, HTTP JSON and SSE) is one of
-these pydantic models, so the contract in DESIGN.md is written down exactly once.
-"""
+"""What clients ask for: messages, the models they name (with fallbacks), and the bodies of
+a blend, chat, compare and judge, each with the rules it is checked against."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,56 +10,26 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
-from moa.errors import MoaError
-
-StrategyName = Literal["consensus", "council", "best_of", "chain", "moa", "self_moa", "vote"]
-STRATEGIES: tuple[StrategyName, ...] = (
-    "consensus",
-    "council",
-    "best_of",
-    "chain",
-    "moa",
-    "self_moa",
-    "vote",
+from moa.types.ids import (
+    MAX_FALLBACKS,
+    MAX_MODELS,
+    MIN_MODELS,
+    MODEL_ID_SCHEMA,
+    Layers,
+    MaxTokens,
+    ModelIdText,
+    Role,
+    Samples,
+    StrategyName,
+    Temperature,
+    check_encodable,
+    check_model_id,
 )
-Role = Literal["system", "user", "assistant"]
-
-
-def new_request_id() -> str:
-    """One id per request: the answer's ``id``, the usage record, the log line and the
-    ``X-Request-ID`` header all carry it."""
-    return f"req_{uuid.uuid4().hex[:24]}"
-
-
-# Bounds said once, for every body, preset and plan that takes these fields.
-Layers = Annotated[int, Field(ge=1, le=3)]
-Samples = Annotated[int, Field(ge=2, le=8)]
-Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
-MaxTokens = Annotated[int, Field(ge=1, le=32_768)]
-
-MAX_MODELS = 6
-MIN_MODELS = 2
-MAX_FALLBACKS = 5
-
-
-def check_encodable(text: str) -> str:
-    """Text moa must send upstream has to be valid Unicode: a lone UTF-16 surrogate (which
-    JSON's ``\\ud800`` escape can smuggle in) cannot be encoded, and sending it would fail
-    the call for a reason that is the request's, not the upstream's."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"contains text that is not valid Unicode (a lone surrogate at position "
-            f"{exc.start}); send UTF-8 text"
-        ) from None
-    return text
 
 
 class Message(BaseModel):
@@ -103,17 +68,6 @@ def _text(content: Any) -> Any:
     return "" if content is None else content
 
 
-MODEL_ID_SCHEMA: dict[str, Any] = {
-    "pattern": r"^[a-z0-9_-]{1,32}/[A-Za-z0-9._:@+-][A-Za-z0-9._:@+/-]{0,199}$",
-    "maxLength": 233,
-    "description": "Model id, 'provider/model'. No segment of the model part may be '..'.",
-}
-
-
-# A model id where only an id (never a route object) is taken: the rule in the schema too.
-ModelIdText = Annotated[str, Field(json_schema_extra=MODEL_ID_SCHEMA)]
-
-
 class SourceSpec(BaseModel):
     """A model to call, with the models to try in order when it fails."""
 
@@ -129,31 +83,6 @@ class SourceSpec(BaseModel):
         for model_id in ids:
             check_model_id(model_id)
         return value
-
-
-_PROVIDER = re.compile(r"[a-z0-9_-]{1,32}")
-_MODEL = re.compile(r"[A-Za-z0-9._:@+/-]{1,200}")
-MODEL_ID_RULE = (
-    "a model id is 'provider/model': provider 1-32 of a-z 0-9 _ -, model 1-200 of "
-    "A-Z a-z 0-9 . _ : @ + / -, with no '..' segment and no leading '/'"
-)
-
-
-def check_model_id(model_id: str) -> str:
-    """Model ids are ``provider/model`` with bounded length and charset: they become
-    metric labels, database rows and (for some providers) URL paths, so an id a client
-    sends must not be able to grow any of them or walk out of the provider's API."""
-    provider, _, name = model_id.partition("/")
-    valid = (
-        _PROVIDER.fullmatch(provider) is not None
-        and _MODEL.fullmatch(name) is not None
-        and not name.startswith("/")
-        and ".." not in name.split("/")
-    )
-    if not valid:
-        shown = model_id if len(model_id) <= 80 else model_id[:80] + "..."
-        raise ValueError(f"{shown!r} is not a valid model id: {MODEL_ID_RULE}")
-    return model_id
 
 
 ModelRef = str | SourceSpec
@@ -292,217 +221,6 @@ class BlendRequest(AnswerOptions):
         return as_spec(self.synthesizer) if self.synthesizer is not None else self.sources[0]
 
 
-class TokenUsage(BaseModel):
-    """Tokens one call used; added up for the whole blend."""
-
-    model_config = ConfigDict(frozen=True)
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-        )
-
-
-class SourceResult(BaseModel):
-    """One source's answer (or failure) in one layer."""
-
-    model: str
-    layer: int = 0
-    status: Literal["ok", "error"]
-    content: str | None = None
-    error: str | None = None
-    latency_ms: int = 0
-    usage: TokenUsage = TokenUsage()
-    sample: int | None = None
-
-
-class SynthesisInfo(BaseModel):
-    model: str
-    latency_ms: int = 0
-    usage: TokenUsage = TokenUsage()
-    finish_reason: str | None = None  # of the call whose text is the answer ("length": cut)
-
-
-class Usage(BaseModel):
-    """Calls, tokens and dollars; a request's is the sum of its calls' (``+``)."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            calls=self.calls + other.calls,
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            cost_usd=round(self.cost_usd + other.cost_usd, 8),
-        )
-
-
-class CouncilResult(BaseModel):
-    """The council synthesizer's structured verdict. ``structured`` is false when the
-    synthesizer never produced valid JSON: ``final_answer`` is then its plain text."""
-
-    final_answer: str
-    agreement_points: list[str] = []
-    disagreement_points: list[str] = []
-    follow_up_questions: list[str] = []
-    structured: bool = True
-
-
-class VoteResult(BaseModel):
-    """The tally of a ``vote`` blend: the winning normalised answer, every answer's count
-    (most votes first), and the winner's share of the answers counted."""
-
-    answer: str
-    votes: dict[str, int]
-    agreement: float
-
-
-class DegradedSource(BaseModel):
-    """A source whose answer the final answer lacks, and why: ``failed`` (its calls
-    failed), ``skipped`` (its breaker was open, no call made) or ``cut`` (a straggler cut
-    by the quorum)."""
-
-    model: str
-    layer: int
-    sample: int | None = None
-    status: Literal["failed", "skipped", "cut"]
-    error: str
-
-
-class _AnswerFields(BaseModel):
-    """What the answer object and the done event share (everything but content)."""
-
-    id: str
-    strategy: StrategyName
-    council: CouncilResult | None = None
-    best_of_pick: str | None = None
-    vote: VoteResult | None = None
-    sources: list[SourceResult]
-    synthesis: SynthesisInfo
-    usage: Usage
-    early_stopped: bool = False
-    degraded: bool = False
-    degraded_sources: list[DegradedSource] = []
-    credits_charged: int = 0
-    credits_remaining: int | None = None
-    latency_ms: int = 0
-
-
-class BlendAnswer(_AnswerFields):
-    """The non-streaming answer object."""
-
-    content: str
-
-
-# ---- events ---------------------------------------------------------------------------
-
-
-class SourceEvent(BaseModel):
-    """A source finished (``complete``), failed, was skipped by its breaker or cut as a
-    straggler; sent the moment it happens."""
-
-    event: Literal["source"] = "source"
-    model: str
-    layer: int
-    status: Literal["complete", "failed", "skipped", "cut"]
-    tokens: int = 0
-    latency_ms: int = 0
-    error: str | None = None
-    sample: int | None = None
-    index: int | None = None  # the source's place in its layer (or compare's column)
-
-
-class RouteEvent(BaseModel):
-    """One attempt of a source's failover route: trying, failed, skipped or success."""
-
-    event: Literal["route"] = "route"
-    model: str
-    source: str
-    layer: int
-    attempt: int
-    status: Literal["trying", "failed", "skipped", "success"]
-    error: str | None = None
-
-
-class LayerEvent(BaseModel):
-    event: Literal["layer"] = "layer"
-    layer: int
-    successes: int
-
-
-class SynthesisEvent(BaseModel):
-    event: Literal["synthesis"] = "synthesis"
-    status: Literal["starting"] = "starting"
-    strategy: StrategyName
-    model: str
-
-
-class ChunkEvent(BaseModel):
-    event: Literal["chunk"] = "chunk"
-    content: str
-
-
-class DoneEvent(_AnswerFields):
-    """The final event: every field of the answer object except ``content``."""
-
-    event: Literal["done"] = "done"
-
-    def answer(self, content: str) -> BlendAnswer:
-        return BlendAnswer(content=content, **self.model_dump(exclude={"event"}))
-
-
-class ErrorEvent(BaseModel):
-    """The work failed; ``exception`` is the error itself, so the Python API re-raises
-    exactly what happened (a ``MissingKeyError`` stays one)."""
-
-    event: Literal["error"] = "error"
-    code: str
-    message: str
-    _exception: MoaError | None = PrivateAttr(None)
-
-    @classmethod
-    def of(cls, exc: MoaError) -> ErrorEvent:
-        event = cls(code=exc.code, message=exc.message)
-        event._exception = exc
-        return event
-
-    @property
-    def exception(self) -> MoaError:
-        return self._exception or MoaError(self.message, code=self.code)
-
-
-class DeltaEvent(BaseModel):
-    """A piece of one model's answer (compare and chat streams)."""
-
-    event: Literal["delta"] = "delta"
-    model: str
-    content: str
-    index: int | None = None  # compare's column, so one model named twice stays two
-
-
-Event = Annotated[
-    SourceEvent
-    | RouteEvent
-    | LayerEvent
-    | SynthesisEvent
-    | ChunkEvent
-    | DeltaEvent
-    | DoneEvent
-    | ErrorEvent,
-    Field(discriminator="event"),
-]
-
-
-# ---- chat, compare, judge ----------------------------------------------------------------
-
-
 class Conversation(BaseModel):
     """Fields every mode shares with a blend."""
 
@@ -558,17 +276,6 @@ class ChatRequest(Conversation, AnswerOptions):
         return SourceSpec(model=self.model, fallback=tuple(self.routing.fallback))
 
 
-class ChatAnswer(BaseModel):
-    id: str
-    model: str
-    content: str
-    usage: Usage
-    latency_ms: int
-    finish_reason: str | None = None
-    credits_charged: int = 0
-    credits_remaining: int | None = None
-
-
 class CompareRequest(Conversation):
     models: list[ModelIdText] = Field(min_length=2, max_length=9)
 
@@ -576,29 +283,6 @@ class CompareRequest(Conversation):
     @classmethod
     def _count(cls, value: Any) -> Any:
         return _model_list(value, "compare", "models", 2, 9)
-
-
-class ModelResult(BaseModel):
-    """One model's answer in compare or judge."""
-
-    model: str
-    status: Literal["ok", "error"]
-    content: str | None = None
-    error: str | None = None
-    latency_ms: int = 0
-    first_token_ms: int | None = None
-    usage: TokenUsage = TokenUsage()
-
-
-class CompareAnswer(BaseModel):
-    id: str
-    results: list[ModelResult]
-    fastest: str | None
-    longest: str | None
-    usage: Usage
-    latency_ms: int
-    credits_charged: int = 0
-    credits_remaining: int | None = None
 
 
 class JudgeRequest(Conversation):
@@ -620,27 +304,3 @@ class JudgeRequest(Conversation):
         if self.judge in self.contestants:
             raise ValueError(f"judge: {self.judge!r} is also a contestant; pick another judge")
         return self
-
-
-class Score(BaseModel):
-    model: str
-    score: float = Field(ge=0, le=10)
-    rank: int
-    reason: str = ""
-
-
-class Verdict(BaseModel):
-    scores: list[Score]
-    winner: str
-    summary: str = ""
-
-
-class JudgeAnswer(BaseModel):
-    id: str
-    answers: list[ModelResult]
-    verdict: Verdict
-    judge: str
-    usage: Usage
-    latency_ms: int
-    credits_charged: int = 0
-    credits_remaining: int | None = None

@@ -1,4 +1,4 @@
-"""The spans moa emits, named as DESIGN.md's "Tracing" says, with the OpenTelemetry GenAI
+"""The spans moa emits, named as docs/tracing.md says, with the OpenTelemetry GenAI
 semantic-convention attributes.
 
     moa.blend                one per blend; current while the blend runs, so the tasks it

@@ -361,3 +361,17 @@ def test_a_tool_that_only_speaks_anthropic_uses_blends_through_anthropic_base_ur
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ANSWER
+
+
+async def test_more_stop_sequences_than_moa_takes_is_a_400_naming_them(
+    claude: anthropic.AsyncAnthropic,
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        await claude.messages.create(
+            model="moa/consensus",
+            max_tokens=16,
+            messages=USER,
+            stop_sequences=["a", "b", "c", "d", "e"],
+            extra_body=BLEND,
+        )
+    assert "stop_sequences" in str(refused.value)

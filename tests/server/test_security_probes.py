@@ -310,3 +310,30 @@ async def test_key_guesses_from_one_ipv6_network_share_one_window(deploy: Deploy
             for n in range(8)
         ]
     assert statuses == [401] * 5 + [429] * 3
+
+
+# ---- response_format schemas ----------------------------------------------------------------
+
+
+@pytest.mark.local_model
+@pytest.mark.xfail(
+    strict=True,
+    reason="response_format.json_schema has no bound on size, depth or enum length: on the "
+    "embedded model a 44 kB schema (an enum of 5,000 values) holds its one slot for ~9 s "
+    "for 1 credit (20,000 values: 45 s), queueing every other key's local call behind it. "
+    "Bound the schema (bytes, depth, enum values) with a 400 naming response_format",
+)
+async def test_a_huge_response_format_schema_is_refused_before_the_local_model_runs(
+    deploy: Deploy,
+) -> None:
+    moa = await deploy(providers={"local": {"kind": "local"}})
+    schema = {"type": "string", "enum": [f"v{i}" for i in range(5000)]}
+    body = {
+        "model": "local/smollm2",
+        "max_tokens": 8,
+        "messages": USER,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+    }
+    response = await moa.client.post("/api/v1/chat", json=body, timeout=180)
+    assert response.status_code == 400, response.text[:300]
+    assert error_of(response)["message"].startswith("response_format")

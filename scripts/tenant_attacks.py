@@ -64,6 +64,7 @@ class Tree:
     src: Path
     python: Path
     commit: str
+    src_commit: str  # the last commit that changed src/: what the server ran
     known: Mapping[str, frozenset[str]]
 
     @classmethod
@@ -78,9 +79,11 @@ class Tree:
             "[('server', ServerConfig), ('engine', EngineConfig), ('provider', ProviderConfig)]}))"
         )
         out = _run([str(python), "-c", probe], cwd=src)
-        commit = _run(["git", "-C", str(src), "rev-parse", "HEAD"], cwd=src).strip()
+        git = ["git", "-C", str(src), "log", "-1", "--format=%H"]
+        commit = _run(git, cwd=src).strip()
+        src_commit = _run([*git, "--", "src"], cwd=src).strip()
         known = {name: frozenset(keys) for name, keys in json.loads(out).items()}
-        return cls(src, python, commit, known)
+        return cls(src, python, commit, src_commit, known)
 
     def moa(self, *args: str) -> list[str]:
         """argv running this tree's ``moa`` console script with its venv's python."""
@@ -929,6 +932,7 @@ async def main_async(args: argparse.Namespace) -> Result:
     return {
         "moa_src": tree.src.name,
         "commit": tree.commit,
+        "src_commit": tree.src_commit,
         "config_keys_skipped": skipped,
         "seconds": round(time.monotonic() - started, 1),
         "cases": cases,

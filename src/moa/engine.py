@@ -252,16 +252,20 @@ async def stream_blend(
 
 
 async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str) -> None:
-    """Run the blend; a failure becomes the stream's last event, never an exception."""
+    """Run the blend; a failure becomes the stream's last event (with what the blend had
+    used, which billing records), never an exception."""
+    blend = _Blend(request, runtime, emit, request_id)
     try:
         await runtime.prepare(request)
         async with asyncio.timeout(request.timeout_s):
-            emit(await _Blend(request, runtime, emit, request_id).run())
+            emit(await blend.run())
     except TimeoutError:
         deadline = f"{request.timeout_s:g} s"
-        message = f"the blend passed its deadline of {deadline}"
-        emit(ErrorEvent.of(RequestFailed(message, code="timeout")))
+        failed = RequestFailed(f"the blend passed its deadline of {deadline}", code="timeout")
+        failed.usage = blend.sources.usage
+        emit(ErrorEvent.of(failed))
     except MoaError as exc:
+        exc.usage = blend.sources.usage
         emit(ErrorEvent.of(exc))
     except Exception:  # a bug must end the stream cleanly, not hang or leak a traceback
         log.exception("blend failed unexpectedly")

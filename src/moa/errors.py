@@ -16,6 +16,11 @@ above ``moa.providers`` ever sees an SDK or HTTP-library exception.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moa.types import Usage
+
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 ERROR_CODES: dict[str, tuple[int, str]] = {
@@ -28,7 +33,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "a rate or in-flight limit was hit; see Retry-After"),
     "internal_error": (500, "a bug in moa; never bad input (credits refunded)"),
     "all_sources_failed": (502, "no source answered (credits refunded)"),
-    "synthesis_failed": (502, "the sources answered but the synthesizer failed (refunded)"),
+    "synthesis_failed": (502, "the sources answered, the synthesizer failed (their share paid)"),
     "provider_error": (502, "the upstream failed"),
     "shutting_down": (503, "the server is stopping; retry (finished work is charged)"),
     "timeout": (504, "the request passed its deadline (finished calls are charged)"),
@@ -47,6 +52,8 @@ class MoaError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+        # What the work had used when it failed, if it had started: billing records it.
+        self.usage: Usage | None = None
 
     @property
     def http_status(self) -> int:

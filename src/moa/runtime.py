@@ -56,15 +56,29 @@ class Runtime:
         self.check_models(self._models(request))
 
     def check_timeouts(self, request: BaseModel, field_prefix: str = "") -> None:
-        """A request may shorten its timeouts, not below ``[engine] min_timeout_s``: a
-        call cut after a nanosecond costs the upstream work and proves nothing."""
-        floor = self.settings.engine.min_timeout_s
-        for name in ("timeout_s", "source_timeout_s", "synthesis_timeout_s"):
+        """A request may shorten its timeouts, not below ``[engine] min_timeout_s`` (a call
+        cut after a nanosecond costs the upstream work and proves nothing), and may not
+        lengthen a call's past the configured one (it would hold provider slots every key
+        shares for longer than the operator allows)."""
+        engine = self.settings.engine
+        ceilings = {
+            "timeout_s": None,
+            "source_timeout_s": engine.source_timeout_s,
+            "synthesis_timeout_s": engine.synthesis_timeout_s,
+        }
+        for name, ceiling in ceilings.items():
             value = getattr(request, name, None)
-            if value is not None and value < floor:
+            if value is None:
+                continue
+            if value < engine.min_timeout_s:
                 raise InvalidRequest(
-                    f"{field_prefix}{name}: must be at least {floor:g} s (this server's "
-                    f"[engine] min_timeout_s), got {value:g}"
+                    f"{field_prefix}{name}: must be at least {engine.min_timeout_s:g} s "
+                    f"(this server's [engine] min_timeout_s), got {value:g}"
+                )
+            if ceiling is not None and value > ceiling:
+                raise InvalidRequest(
+                    f"{field_prefix}{name}: must be at most {ceiling:g} s (this server's "
+                    f"[engine] {name}), got {value:g}"
                 )
 
     def check_models(self, models: list[str]) -> None:

@@ -33,12 +33,6 @@ async def another_key(moa: Deployment, credits: int = 100) -> AsyncIterator[http
 # ---- timeouts a request sets ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a request may set source_timeout_s up to 3600 s whatever [engine] source_timeout_s "
-    "says, so one key holds provider slots (and upstream connections) 60x longer than the "
-    "operator allows; the timeout should be capped at the configured one (or refused above it)",
-)
 async def test_a_request_cannot_lengthen_its_source_timeout_past_the_servers(
     deploy: Deploy, upstream: ScriptedUpstream
 ) -> None:
@@ -114,14 +108,6 @@ async def test_one_request_of_one_key_cannot_take_every_slot_of_a_provider(
 # ---- credits for work that was done ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a failed synthesis refunds everything although every source answered: a client "
-    "names a synthesizer that fails (any unknown model of a known provider) and gets up "
-    "to 6 sources x 32k tokens (x4 with layers) from the operator for 0 credits; the "
-    "usage record even shows 0 tokens. Charge the share of the planned calls that "
-    "finished, as for a timeout or a client that left",
-)
 async def test_a_blend_whose_synthesizer_fails_pays_for_the_sources_that_answered(
     deploy: Deploy, upstream: ScriptedUpstream
 ) -> None:
@@ -136,12 +122,6 @@ async def test_a_blend_whose_synthesizer_fails_pays_for_the_sources_that_answere
     assert record.prompt_tokens > 0, "the operator paid for the sources' tokens"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="text already streamed to the client is free when the client then leaves (or the "
-    "request passes its own timeout_s): partial_charge counts only calls that finished, "
-    "so a streamed chat read and dropped before its last event costs 0 credits",
-)
 async def test_a_stream_the_client_read_and_left_is_paid_for(
     deploy: Deploy, upstream: ScriptedUpstream
 ) -> None:
@@ -160,12 +140,6 @@ async def test_a_stream_the_client_read_and_left_is_paid_for(
 # ---- /mcp ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /mcp opens MCP's standalone SSE stream, which a stateless server never uses: "
-    "it stays open forever, outside key_inflight, ~100 kB of server memory and one socket "
-    "each; answer GET (and DELETE) with 405 as the MCP spec allows",
-)
 async def test_get_mcp_streams_are_refused_or_bounded_per_key(deploy: Deploy) -> None:
     moa = await deploy(server={"key_inflight": 1})
     headers = {"Accept": "text/event-stream"}
@@ -180,12 +154,6 @@ async def test_get_mcp_streams_are_refused_or_bounded_per_key(deploy: Deploy) ->
 # ---- /v1/messages ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="InputMessage.content is `str | list[TextBlock]` with max_length=256 (meant for the "
-    "list of blocks), which also caps a plain string at 256 characters: any longer prompt "
-    "is a 400 'Value should have at most 256 items'",
-)
 async def test_anthropic_messages_take_a_prompt_longer_than_256_characters(
     client: httpx.AsyncClient, upstream: ScriptedUpstream
 ) -> None:
@@ -200,12 +168,6 @@ async def test_anthropic_messages_take_a_prompt_longer_than_256_characters(
     assert upstream.calls("alpha")[0].messages[-1]["content"] == prompt
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="/v1/messages takes up to 16 stop_sequences (its own schema says so) but hands them "
-    "to the blend as `stop`, capped at 4: a 400 that names `stop`, a field the client never "
-    "sent",
-)
 async def test_anthropic_stop_sequences_are_refused_under_their_own_name(
     client: httpx.AsyncClient,
 ) -> None:
@@ -225,11 +187,6 @@ async def test_anthropic_stop_sequences_are_refused_under_their_own_name(
 # ---- bodies ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="JSON nested too deeply for the parser gets FastAPI's own 'There was an error "
-    "parsing the body', not moa's 'body: ...' message that says what is allowed",
-)
 async def test_deeply_nested_json_is_refused_naming_the_body(client: httpx.AsyncClient) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     response = await client.post(
@@ -239,13 +196,6 @@ async def test_deeply_nested_json_is_refused_naming_the_body(client: httpx.Async
     assert error_of(response)["message"].startswith("body")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="over /mcp a timeout below [engine] min_timeout_s raises moa's InvalidRequest, which "
-    "answer() does not catch (it catches ValidationError and ApiError): the client gets a "
-    "JSON-RPC error with code 0 instead of the tool error {code: invalid_request} every "
-    "other refusal gets",
-)
 async def test_mcp_refuses_a_timeout_below_the_floor_as_a_tool_error(
     deploy: Deploy, upstream: ScriptedUpstream
 ) -> None:
@@ -270,13 +220,6 @@ async def test_mcp_refuses_a_timeout_below_the_floor_as_a_tool_error(
 # ---- per-address limits ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the per-IP window counts authenticated requests too (DESIGN: per client IP the "
-    "same as per key), so tenants behind one address (a NAT, or a proxy not listed in "
-    "trusted_proxies, the default) share it: one key's burst gets every other key 429. "
-    "Needs a contract decision: count only unauthenticated or refused attempts per IP",
-)
 async def test_one_keys_burst_does_not_rate_limit_another_key_on_the_same_address(
     deploy: Deploy,
 ) -> None:
@@ -288,12 +231,6 @@ async def test_one_keys_burst_does_not_rate_limit_another_key_on_the_same_addres
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the per-IP window is per IPv6 address: a client holding a /64 (every IPv6 "
-    "subscriber does) gets 2^64 windows to guess keys from; IPv6 clients should be "
-    "counted per /64",
-)
 async def test_key_guesses_from_one_ipv6_network_share_one_window(deploy: Deploy) -> None:
     moa = await deploy(server={"ip_rate_limit_per_minute": 5, "trusted_proxies": ["127.0.0.0/8"]})
     async with httpx.AsyncClient(base_url=moa.url, timeout=30) as guesser:
@@ -316,13 +253,6 @@ async def test_key_guesses_from_one_ipv6_network_share_one_window(deploy: Deploy
 
 
 @pytest.mark.local_model
-@pytest.mark.xfail(
-    strict=True,
-    reason="response_format.json_schema has no bound on size, depth or enum length: on the "
-    "embedded model a 44 kB schema (an enum of 5,000 values) holds its one slot for ~9 s "
-    "for 1 credit (20,000 values: 45 s), queueing every other key's local call behind it. "
-    "Bound the schema (bytes, depth, enum values) with a 400 naming response_format",
-)
 async def test_a_huge_response_format_schema_is_refused_before_the_local_model_runs(
     deploy: Deploy,
 ) -> None:

@@ -81,7 +81,7 @@ async def answer(
         events = await backend.events(tool, body, ctx)
     except ValidationError as exc:
         return error("invalid_request", describe_validation(list(exc.errors())))
-    except ApiError as exc:
+    except (ApiError, MoaError) as exc:  # refused at admission: a tool error, as on HTTP
         return error(exc.code, exc.message)
     final = await collect(events)
     if isinstance(final, ErrorEvent):

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 
-from moa.errors import RequestFailed
+from moa.errors import MoaError, RequestFailed
 from moa.runtime import Runtime
 from moa.sources import Sources
 from moa.strategies.base import SourcePlan
@@ -42,7 +42,12 @@ async def run_mode(
                 emit(await work(sources))
         except TimeoutError:
             message = f"the request passed its deadline of {timeout_s:g} s"
-            raise RequestFailed(message, code="timeout") from None
+            failed = RequestFailed(message, code="timeout")
+            failed.usage = sources.usage
+            raise failed from None
+        except MoaError as exc:
+            exc.usage = sources.usage  # what the work had used: billing records it
+            raise
 
     async for event in event_stream(produce):
         yield event

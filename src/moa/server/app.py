@@ -71,7 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(service.router)
-    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
+    # POST only: moa's MCP is stateless, so a GET would only hold a server-sent event
+    # stream open (a socket and memory per client) with nothing ever to send; the MCP spec
+    # lets a server answer it 405.
+    app.router.routes.append(Route("/mcp", mcp, methods=["POST"]))
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
     app.add_middleware(Draining, drain=drain)  # inside RequestScope: refusals get logged
     app.add_middleware(RequestScope, trusted_proxies=config.server.trusted_proxies)

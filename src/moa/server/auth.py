@@ -1,6 +1,7 @@
 """``Authorization: Bearer <key>`` on every /api and /v1 route (``x-api-key`` too on
 /v1/messages, as Anthropic's SDKs send it), with rate limits applied per client address
-before the key is even looked up (so key guessing is throttled too) and per key after;
+for attempts without a valid key (checked before the key is even looked up, so guessing is
+throttled; an IPv6 client counts per /64) and per key for the rest;
 the rate-limit headers go on whatever the request answers, errors included. Keys are
 never logged or echoed."""
 
@@ -36,11 +37,12 @@ def _bearer(request: Request) -> str:
 async def _authenticate(request: Request, token: str, how: str) -> ApiKey:
     state = app_state(request)
     context = request_context(request)
-    context.headers = await state.limits.hit_ip(context.client)
-    if not token:
-        raise ApiError(401, "unauthorized", f"missing API key: send {how}")
-    key = await state.store.authenticate(token)
+    await state.limits.check_ip(context.client)
+    key = await state.store.authenticate(token) if token else None
     if key is None:
+        context.headers = await state.limits.hit_ip(context.client)
+        if not token:
+            raise ApiError(401, "unauthorized", f"missing API key: send {how}")
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
     context.key_id = key.id
     context.headers = await state.limits.hit_key(key.id)

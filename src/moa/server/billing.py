@@ -31,7 +31,9 @@ from moa.server.metrics import Metrics
 from moa.store import ApiKey, Reservation, Store, UsageRecord
 from moa.types import (
     ChatAnswer,
+    ChunkEvent,
     CompareAnswer,
+    DeltaEvent,
     DoneEvent,
     ErrorEvent,
     JudgeAnswer,
@@ -54,6 +56,8 @@ class Charge:
     drain: Drain | None = None
     started: float = field(default_factory=time.perf_counter)
     completed_calls: int = 0
+    # Calls whose text already reached the client but that had not finished: paid for too.
+    delivering: set[object] = field(default_factory=set)
     reservation: Reservation | None = None
     remaining: int | None = None
     charged: int = 0
@@ -80,10 +84,12 @@ class Charge:
         self.remaining = reservation.remaining
 
     def partial_charge(self) -> int:
-        """The share of the price for the calls that finished before the work stopped."""
-        if not self.completed_calls or not self.planned_calls:
+        """The share of the price for the calls that finished (or whose text the client
+        already had) before the work stopped."""
+        finished = self.completed_calls + len(self.delivering)
+        if not finished or not self.planned_calls:
             return 0
-        share = min(1.0, self.completed_calls / self.planned_calls)
+        share = min(1.0, finished / self.planned_calls)
         return min(self.cost, math.ceil(self.cost * share))
 
     async def settle(self, charged: int, status: str, usage: Usage | None = None) -> int:
@@ -131,11 +137,11 @@ async def metered(events: AsyncIterator[Any], charge: Charge) -> AsyncIterator[B
             )
         try:
             async for event in events:
-                if isinstance(event, SourceEvent):
-                    _count(event, charge)
+                _count(event, charge)
                 if isinstance(event, ErrorEvent):
                     status = event.code
-                    await charge.settle(_charge_for_error(event.code, charge), status)
+                    failure = event.exception
+                    await charge.settle(_charge_for_error(failure, charge), status, failure.usage)
                     yield event
                     return
                 if isinstance(event, FINAL_TYPES):
@@ -148,8 +154,8 @@ async def metered(events: AsyncIterator[Any], charge: Charge) -> AsyncIterator[B
                 yield event
         except MoaError as exc:
             status = exc.code
-            await charge.settle(_charge_for_error(exc.code, charge), status)
-            yield ErrorEvent(code=exc.code, message=exc.message)
+            await charge.settle(_charge_for_error(exc, charge), status, exc.usage)
+            yield ErrorEvent.of(exc)
         except ShuttingDown:
             status = SHUTTING_DOWN
             await charge.settle(charge.partial_charge(), status)
@@ -159,17 +165,24 @@ async def metered(events: AsyncIterator[Any], charge: Charge) -> AsyncIterator[B
                 await charge.settle(charge.partial_charge(), status)
 
 
-def _count(event: SourceEvent, charge: Charge) -> None:
-    if event.status == "complete":
+def _count(event: object, charge: Charge) -> None:
+    """Follow the calls as they end, and those whose text reached the client already."""
+    if isinstance(event, DeltaEvent):
+        charge.delivering.add(("source", event.index))
+    elif isinstance(event, ChunkEvent):
+        charge.delivering.add("synthesis")
+    elif isinstance(event, SourceEvent) and event.status == "complete":
         charge.completed_calls += 1
-    elif event.status == "failed":
+        charge.delivering.discard(("source", event.index))
+    elif isinstance(event, SourceEvent) and event.status == "failed":
         charge.metrics.source_failed(event.model)
 
 
-def _charge_for_error(code: str, charge: Charge) -> int:
-    """Nothing produced, nothing charged: failures and invalid requests are refunded; a
-    timeout pays only for the calls that had finished."""
-    return charge.partial_charge() if code == "timeout" else 0
+def _charge_for_error(failure: MoaError, charge: Charge) -> int:
+    """The work that finished is paid for, whatever stopped the rest (a synthesizer that
+    failed after every source answered, a deadline): nothing finished, nothing charged. A
+    bug in moa is never the client's to pay."""
+    return 0 if failure.code == "internal_error" else charge.partial_charge()
 
 
 def is_final(event: BaseModel) -> bool:

@@ -47,6 +47,14 @@ def describe_validation(errors: Sequence[Any]) -> str:
     return describe_errors([e for e in errors if isinstance(e, Mapping)])
 
 
+def http_message(exc: HTTPException) -> str:
+    """Starlette's own words, except for a body it could not parse at all (not JSON, or
+    nested deeper than the parser goes), which is named as the body."""
+    if exc.status_code == 400:
+        return "body: could not be parsed as JSON (it is malformed or nested too deeply)"
+    return str(exc.detail)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -67,7 +75,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, http_message(exc), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,7 @@ so every server process counts against the same windows."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -49,8 +50,32 @@ class RateLimits:
         ip_minute = config.ip_rate_limit_per_minute or config.rate_limit_per_minute
         self._ip_rules = (_Rule("ip", RateLimitItemPerMinute(ip_minute)), _Rule("ip", burst))
 
+    async def check_ip(self, ip: str) -> None:
+        """Refuse (429) an address that used up its window of refused attempts, before its
+        key is even looked up; a good key's requests count against the key, not here, so
+        tenants behind one address (a NAT, a proxy) do not share a window."""
+        who = address_window(ip)
+        for rule in self._ip_rules:
+            if not await self._limiter.test(rule.item, rule.scope, who):
+                stats = await self._limiter.get_window_stats(rule.item, rule.scope, who)
+                reset_in = max(1, math.ceil(stats.reset_time - time.time()))
+                window = f"{rule.item.amount} requests per {_window(rule.item)}"
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"rate limit of {window} without a valid key for this IP address "
+                    f"exceeded; retry in {reset_in} s",
+                    {
+                        "X-RateLimit-Limit": str(rule.item.amount),
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(reset_in),
+                        "Retry-After": str(reset_in),
+                    },
+                )
+
     async def hit_ip(self, ip: str) -> dict[str, str]:
-        return await self._hit(self._ip_rules, ip, "this IP address")
+        """Count one refused attempt (no key, or not a valid one) from this address."""
+        return await self._hit(self._ip_rules, address_window(ip), "this IP address")
 
     async def hit_key(self, key_id: str) -> dict[str, str]:
         return await self._hit(self._key_rules, key_id, "this API key")
@@ -80,6 +105,18 @@ class RateLimits:
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
+
+
+def address_window(ip: str) -> str:
+    """Whose window an address counts in: itself, or its /64 for IPv6 (an IPv6 subscriber
+    holds a whole /64, 2^64 addresses to spread guesses over)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return ip
 
 
 def _window(item: RateLimitItem) -> str:

@@ -3,6 +3,7 @@ a blend, chat, compare and judge, each with the rules it is checked against."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -105,10 +106,39 @@ class ResponseFormat(BaseModel):
     def _schema_when_asked(self) -> ResponseFormat:
         if self.type == "json_schema" and not self.json_schema:
             raise ValueError("response_format: type 'json_schema' needs a json_schema object")
+        if self.json_schema is not None:
+            check_schema_size(self.json_schema)
         return self
 
     def for_call(self) -> dict[str, Any] | None:
         return None if self.type == "text" else self.model_dump(exclude_none=True)
+
+
+SCHEMA_MAX_CHARS = 8_000
+SCHEMA_MAX_DEPTH = 16
+SCHEMA_MAX_ENUM = 256
+
+
+def check_schema_size(schema: Any, depth: int = 0) -> None:
+    """A schema is compiled into a grammar (the embedded model) or sent to a provider: a
+    huge one holds a shared slot (or the upstream) for its size, whoever pays for it."""
+    if depth == 0 and len(json.dumps(schema)) > SCHEMA_MAX_CHARS:
+        raise ValueError(
+            f"response_format: the JSON schema is over {SCHEMA_MAX_CHARS} characters as JSON"
+        )
+    if depth > SCHEMA_MAX_DEPTH:
+        raise ValueError(f"response_format: the JSON schema nests deeper than {SCHEMA_MAX_DEPTH}")
+    if isinstance(schema, dict):
+        enum = schema.get("enum")
+        if isinstance(enum, list) and len(enum) > SCHEMA_MAX_ENUM:
+            raise ValueError(f"response_format: an enum has more than {SCHEMA_MAX_ENUM} values")
+        children: list[Any] = list(schema.values())
+    elif isinstance(schema, list):
+        children = schema
+    else:
+        return
+    for child in children:
+        check_schema_size(child, depth + 1)
 
 
 StopText = Annotated[str, StringConstraints(min_length=1, max_length=256)]

@@ -26,7 +26,7 @@ from moa.server.anthropic_wire import Answered, Reply, error_body, message, stre
 from moa.server.auth import AnthropicKey
 from moa.server.billing import metered
 from moa.server.compat import MoaFields, resolve
-from moa.server.errors import HTTP_CODES, ApiError, describe_validation
+from moa.server.errors import HTTP_CODES, ApiError, describe_validation, http_message
 from moa.server.openapi import PAID, AnthropicErrorBody, error_responses
 from moa.server.replies import collect, until_disconnect
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
@@ -51,7 +51,7 @@ class InputMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["user", "assistant"]
-    content: str | list[TextBlock] = Field(max_length=MAX_BLOCKS)
+    content: str | Annotated[list[TextBlock], Field(max_length=MAX_BLOCKS)]
 
 
 class MessagesRequest(BaseModel):
@@ -113,7 +113,7 @@ class AnthropicErrors(APIRoute):
                 return _error(exc.http_status, exc.code, exc.message)
             except HTTPException as exc:  # a body that is not JSON at all
                 code = HTTP_CODES.get(exc.status_code, "invalid_request")
-                return _error(exc.status_code, code, str(exc.detail))
+                return _error(exc.status_code, code, http_message(exc))
 
         return route
 

@@ -130,6 +130,8 @@ class EngineConfig(BaseModel):
     retry_budget_ratio: float = Field(0.2, ge=0, le=1)
     breaker_failures: int = Field(3, ge=1)
     breaker_cooldown_s: float = Field(30.0, gt=0)
+    breaker_keys: int = Field(2, ge=1)  # tenants whose failures it takes to open a breaker
+    key_provider_share: float = Field(0.5, gt=0, le=1)  # of a provider's slots, per key
     max_inflight: int = Field(512, ge=1)
     provider_inflight: int = Field(128, ge=1)
     local_pool_size: int = Field(1, ge=1, le=8)

@@ -112,3 +112,39 @@ async def test_only_one_process_wins_the_half_open_trial(
     assert sorted(wins) == [False, True]
     await two.record_success("fake/alpha")
     assert await one.state("fake/alpha") == "closed"
+
+
+async def one_key_fails(breakers: Breakers, times: int, key: str = "key_a") -> None:
+    for _ in range(times):
+        await breakers.record_failure("fake/alpha", key)
+
+
+async def test_one_keys_failures_alone_never_open_a_breaker_every_key_shares() -> None:
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=Clock(), keys=2)
+    await one_key_fails(breakers, 10)
+    assert await breakers.state("fake/alpha") == "closed"
+    await one_key_fails(breakers, 1, key="key_b")
+    assert await breakers.state("fake/alpha") == "open"
+
+
+async def test_a_breaker_of_one_user_opens_by_count_alone() -> None:
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=Clock(), keys=2)
+    await trip(breakers, "fake/alpha")  # no tenant: the CLI's or the Python API's one user
+    assert await breakers.state("fake/alpha") == "open"
+
+
+async def test_an_operator_may_let_one_key_open_a_breaker() -> None:
+    breakers = MemoryBreakers(failures=3, cooldown_s=30, clock=Clock(), keys=1)
+    await one_key_fails(breakers, 3)
+    assert await breakers.state("fake/alpha") == "open"
+
+
+@pytest.mark.redis
+async def test_shared_breakers_need_two_keys_failures_across_processes(
+    redis_pair: tuple[RedisBreakers, RedisBreakers],
+) -> None:
+    one, two = redis_pair
+    await one_key_fails(one, 5)
+    assert await two.state("fake/alpha") == "closed"
+    await one_key_fails(two, 1, key="key_b")
+    assert await one.state("fake/alpha") == "open"

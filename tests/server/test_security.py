@@ -231,7 +231,8 @@ async def test_a_key_holding_many_stalled_streams_is_capped_and_others_still_ans
     upstream.script("stall2", stall=True)
     stalled = blend_body("fake/stall1", "fake/stall2", stream=True)
     async with contextlib_streams(moa.client, stalled, 2) as opened:
-        await upstream.wait_for_async(lambda: len(upstream.requests) == 4)
+        # Its share of the provider: half of 6 slots, whatever it has in flight.
+        await upstream.wait_for_async(lambda: len(upstream.requests) == 3)
         third = await moa.client.post("/api/v1/blend", json=stalled)
         assert third.status_code == 429
         assert "key_inflight" in error_of(third)["message"]
@@ -244,7 +245,9 @@ async def test_waiting_for_a_provider_slot_counts_against_the_sources_timeout(
     deploy: Deploy, upstream: ScriptedUpstream
 ) -> None:
     moa = await deploy(
-        server={"key_inflight": 50}, providers={"fake": {"max_concurrency": 2}}, engine=FLOOR
+        server={"key_inflight": 50},
+        providers={"fake": {"max_concurrency": 2}},
+        engine={**FLOOR, "key_provider_share": 1.0},  # one key may take every slot here
     )
     upstream.script("stall1", stall=True)
     upstream.script("stall2", stall=True)
@@ -377,3 +380,18 @@ async def test_no_credit_is_lost_across_the_attacks(
     assert {r.status_code for r in responses} == {400}
     assert await moa.balance() == 100
     assert await moa.store.ledger_total(moa.key_id) == 100
+
+
+async def test_a_model_failing_for_two_keys_is_skipped_for_every_key(
+    deploy: Deploy, upstream: ScriptedUpstream
+) -> None:
+    moa = await deploy(engine={"breaker_failures": 3, "max_retries": 0})
+    upstream.script("alpha", status=503)
+    for _ in range(3):  # one key's failures alone open nothing
+        await moa.client.post("/api/v1/blend", json=blend_body())
+    body = (await moa.client.post("/api/v1/blend", json=blend_body())).json()
+    assert body["sources"][0]["error"] != "skipped (circuit_open)"
+    async with another_key(moa) as other:
+        await other.post("/api/v1/blend", json=blend_body())  # a second key fails too
+        skipped = (await other.post("/api/v1/blend", json=blend_body())).json()
+    assert skipped["sources"][0]["error"] == "skipped (circuit_open)"

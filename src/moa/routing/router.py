@@ -27,6 +27,8 @@ from moa.providers.base import CallOptions, ChatCall, Completion, Provider
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers, MemoryBreakers
 from moa.routing.budget import RetryBudget
+from moa.routing.slots import NoSlot, Slots
+from moa.routing.tenant import current_tenant
 from moa.types import RouteEvent, SourceSpec
 
 # The provider's own timeout is set this much past the router's deadline, so the router's
@@ -49,12 +51,15 @@ class Router:
         self._registry = registry
         self._config = config
         self.breakers: Breakers = breakers or MemoryBreakers(
-            config.breaker_failures, config.breaker_cooldown_s
+            config.breaker_failures, config.breaker_cooldown_s, keys=config.breaker_keys
         )
         self._budget = RetryBudget(config.retry_budget_ratio)
-        self._inflight = asyncio.Semaphore(config.max_inflight)
-        self._provider_caps = provider_caps or {}
-        self._provider_slots: dict[str, asyncio.Semaphore] = {}
+        self._slots = Slots(
+            config.max_inflight,
+            config.provider_inflight,
+            provider_caps or {},
+            config.key_provider_share,
+        )
 
     async def complete(
         self,
@@ -187,33 +192,19 @@ class Router:
     async def _slot(
         self, provider: Provider, model: str, options: CallOptions, deadline: float
     ) -> AsyncIterator[None]:
-        """Hold one global and one per-provider slot: bursts queue instead of piling up.
-        The wait counts against the call's deadline and is never the upstream's fault."""
-        slots = self._provider_slots.get(provider.name)
-        if slots is None:
-            cap = self._provider_caps.get(provider.name, self._config.provider_inflight)
-            slots = self._provider_slots[provider.name] = asyncio.Semaphore(cap)
+        """The slots the call needs (see ``moa.routing.slots``). The wait counts against
+        the call's deadline and is never the upstream's fault."""
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._inflight.acquire()
-                try:
-                    await slots.acquire()
-                except BaseException:
-                    self._inflight.release()
-                    raise
-        except TimeoutError as exc:
+            async with self._slots.hold(provider.name, current_tenant(), deadline):
+                yield
+        except NoSlot as exc:
             raise ProviderError(
                 f"no free slot for provider {provider.name!r} within {options.timeout_s:g} s "
-                "(moa is at its in-flight cap)",
+                "(moa is at its in-flight cap, or this key at its share of the provider)",
                 model=model,
                 retryable=False,
                 upstream_fault=False,
             ) from exc
-        try:
-            yield
-        finally:
-            slots.release()
-            self._inflight.release()
 
     async def _backoff(self, error: ProviderError, attempt: int, deadline: float) -> bool:
         """Sleep before retry ``attempt``; False when the budget or the deadline forbids it."""
@@ -231,7 +222,7 @@ class Router:
     async def _judge(self, model: str, error: ProviderError) -> None:
         """Tell the breaker about a failed routed call, if the upstream caused it."""
         if error.upstream_fault:
-            await self.breakers.record_failure(model)
+            await self.breakers.record_failure(model, current_tenant())
         else:
             await self.breakers.release(model)
 

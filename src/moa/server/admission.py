@@ -9,6 +9,7 @@ from fastapi import Request
 
 from moa.config import CreditCosts
 from moa.errors import MoaError
+from moa.routing.tenant import TENANT
 from moa.server.billing import Charge
 from moa.server.errors import ApiError
 from moa.server.request_scope import request_context
@@ -85,6 +86,7 @@ async def admit(
     state.runtime.check_timeouts(body, field_prefix)
     check_models(state, models)
     context.cleanups.append(state.inflight.acquire(key.id))
+    TENANT.set(key.id)  # the router shares slots and judges breakers per key
     charge = Charge(
         store=state.store,
         metrics=state.metrics,

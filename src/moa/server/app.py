@@ -92,4 +92,5 @@ def _breakers(settings: Settings) -> Breakers | None:
         settings.server.redis_url,
         failures=settings.engine.breaker_failures,
         cooldown_s=settings.engine.breaker_cooldown_s,
+        keys=settings.engine.breaker_keys,
     )

@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## serve: install, create a demo API key, and serve on the embedded local model
+## serve: install, print the demo API key (made once, then reused), serve on the embedded model
 serve: install
-	@$(BIN)/moa keys create --credits 1000 --name demo | tail -n 1 | sed 's/^/demo API key: /'
+	@$(BIN)/moa keys demo | tail -n 1 | sed 's/^/demo API key: /'
 	$(BIN)/moa serve
 
 lint: install
@@ -37,8 +37,11 @@ browser:
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "chromium is missing: run 'sudo apt-get install -y chromium' (browser tests skip without it)"; fi
 
+## check: the fast gate before a commit: lint, format and strict types
+check: lint typecheck
+
 ## test: install, lint, type-check and run every test (PostgreSQL and Redis are started if needed)
-test: lint typecheck browser
+test: check browser
 	$(BIN)/pytest -q
 
 ## deploy-check: lint the Dockerfile, validate the compose file and the Kubernetes manifests

@@ -62,7 +62,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """Redis on 127.0.0.1:6379, started if it was not running."""
-    from moa.testing.services import ensure_redis
+    from tests.services import ensure_redis
 
     return ensure_redis()
 
@@ -70,7 +70,7 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """PostgreSQL on 127.0.0.1:5432, started if it was not running."""
-    from moa.testing.services import ensure_postgres
+    from tests.services import ensure_postgres
 
     return ensure_postgres()
 
@@ -99,7 +99,6 @@ LIBRARY_ONE_OFFS = [
     ("redis/utils.py", "get_lib_version"),
     ("sqlalchemy/ext/asyncio/engine.py", "create_async_engine"),
     ("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args"),  # ~/.pgpass, per connection
-    ("moa/tracing/spans.py", "_moa_version"),
 ]
 FILE_READS = (
     "os.stat",

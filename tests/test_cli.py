@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,31 @@ def test_models_lists_the_embedded_model_and_the_configs_models(config: Path) ->
     assert {"local/smollm2", "fake/priced", "fake/alpha", "fake/preset-only"} <= set(listed)
 
 
+def test_models_shows_a_header_prices_and_what_each_model_needs(config: Path) -> None:
+    result = run("models", "--config", str(config), cwd=config.parent)
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["MODEL", "KIND", "IN", "$/MTOK", "OUT", "$/MTOK", "STATUS"]
+    by_model = {row.split()[0]: row.split(None, 4)[1:] for row in rows}
+    assert by_model["fake/priced"][:3] == ["openai", "0.5", "0"]
+    assert by_model["fake/priced"][3] == "ready", "the scripted upstream answers"
+    assert by_model["openai/gpt-4o"][3] == "needs OPENAI_API_KEY"
+    assert by_model["local/smollm2"][3] == "ready (embedded)"
+
+
+def test_models_says_a_local_server_that_is_not_running_is_not_ready(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    config = tmp_path / "moa.toml"
+    config.write_text(
+        f'[providers.ollama]\nbase_url = "http://127.0.0.1:{port}/v1"\napi_key = "x"\n',
+        encoding="utf-8",
+    )
+    result = run("models", "--config", str(config), cwd=tmp_path)
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("ollama/")]
+    assert row.endswith(f"not running (nothing answers on 127.0.0.1:{port})")
+
+
 def test_keys_create_prints_the_new_key_alone_on_its_last_line(config: Path) -> None:
     result = run("keys", "create", "--credits", "5", "--config", str(config), cwd=config.parent)
     assert result.returncode == 0, result.stderr
@@ -230,3 +256,59 @@ def test_a_missing_config_file_is_bad_usage_naming_the_file(tmp_path: Path) -> N
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert str(missing) in line
+
+
+def test_blend_vote_prints_the_winning_answer_and_the_tally(
+    upstream: ScriptedUpstream, config: Path
+) -> None:
+    upstream.script("alpha", content="ANSWER: Paris")
+    upstream.script("beta", content="It is paris.\nANSWER: paris.")
+    args = ("blend", "Capital of France?", "-m", "fake/alpha", "-m", "fake/beta")
+    result = run(*args, "--strategy", "vote", "--config", str(config), cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ANSWER: Paris"
+    assert "vote 'paris' 2/2" in result.stderr
+
+
+def test_a_council_prints_its_agreements_disagreements_and_questions_below_the_answer(
+    upstream: ScriptedUpstream, config: Path
+) -> None:
+    verdict = {
+        "final_answer": "Paris.",
+        "agreement_points": ["the capital is Paris"],
+        "disagreement_points": ["whether to mention Versailles"],
+        "follow_up_questions": ["Since when?"],
+    }
+    upstream.script("judge", content=json.dumps(verdict))
+    result = run(*blend_args(config, "--strategy", "council"), cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Paris.",
+        "",
+        "Agreements:",
+        "- the capital is Paris",
+        "",
+        "Disagreements:",
+        "- whether to mention Versailles",
+        "",
+        "Follow-up questions:",
+        "- Since when?",
+    ]
+
+
+def test_self_moa_progress_numbers_each_sample(upstream: ScriptedUpstream, config: Path) -> None:
+    args = ("blend", "Why?", "-m", "fake/alpha", "--samples", "3", "--config", str(config))
+    result = run(*args, cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    for n in (1, 2, 3):
+        assert f"fake/alpha #{n} [layer 0]: complete" in result.stderr
+
+
+def test_compare_keeps_a_model_named_twice_as_two_answers(
+    upstream: ScriptedUpstream, config: Path
+) -> None:
+    args = ("compare", "Why?", "-m", "fake/alpha", "-m", "fake/alpha", "--config", str(config))
+    result = run(*args, cwd=config.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("## fake/alpha (") == 2
+    assert len(upstream.calls("alpha")) == 2

@@ -12,9 +12,18 @@ print(answer.content)
 
 from __future__ import annotations
 
+__version__ = "0.2.0"  # the one place: pyproject.toml, `moa --version` and the API read it
+
 from moa.config import Settings, load_settings
 from moa.engine import blend, stream_blend
-from moa.errors import BlendFailed, ConfigError, InvalidRequest, MissingKeyError, MoaError
+from moa.errors import (
+    BlendFailed,
+    ConfigError,
+    InvalidRequest,
+    MissingKeyError,
+    MoaError,
+    RequestFailed,
+)
 from moa.runtime import Runtime
 from moa.types import (
     BlendAnswer,
@@ -45,12 +54,14 @@ __all__ = [
     "Message",
     "MissingKeyError",
     "MoaError",
+    "RequestFailed",
     "RouteEvent",
     "Runtime",
     "Settings",
     "SourceEvent",
     "SourceSpec",
     "SynthesisEvent",
+    "__version__",
     "blend",
     "load_settings",
     "stream_blend",

@@ -13,10 +13,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from moa.errors import ConfigError
-from moa.types import StrategyName
+from moa.types import Layers, Samples, StrategyName, TokenUsage, Usage
 from moa.validation import describe_errors
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "local"]
@@ -80,7 +88,8 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    database_url: str = "sqlite+aiosqlite:///./moa.db"
+    # Empty: moa.db in the user data directory (see user_data_dir); MOA_DATABASE_URL wins.
+    database_url: str = ""
     database_schema: str | None = None  # PostgreSQL only: keep moa's tables in this schema
     redis_url: str = ""
     rate_limit_per_minute: int = Field(600, ge=1)
@@ -91,6 +100,11 @@ class ServerConfig(BaseModel):
     key_inflight: int = Field(16, ge=1)  # concurrent paid requests per key
     trusted_proxies: list[str] = []  # IPs or CIDRs whose X-Forwarded-For is believed
     credits: CreditCosts = CreditCosts()
+    # A reservation is a lease its process renews every third of this; one not renewed
+    # for this long belongs to a dead process and any server refunds it.
+    reservation_lease_s: float = Field(30.0, ge=1, le=3600)
+    # SIGTERM: in-flight requests get this long to finish, then end with `shutting_down`.
+    shutdown_grace_s: float = Field(10.0, ge=0, le=3600)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -127,8 +141,8 @@ class PresetConfig(BaseModel):
     models: list[str] = Field(min_length=1)
     synthesizer: str | None = None
     strategy: StrategyName = "consensus"
-    layers: int = Field(1, ge=1, le=3)
-    samples: int = Field(4, ge=2, le=8)
+    layers: Layers = 1
+    samples: Samples = 4
 
 
 class DefaultsConfig(BaseModel):
@@ -152,6 +166,22 @@ class Settings(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, exclude=True)
     source: str = "defaults"
     _for_clients: bool = PrivateAttr(False)
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> Settings:
+        """``MOA_DATABASE_URL``, else moa.toml's ``database_url``, else the user's default
+        database, so every command in every directory finds the same keys."""
+        url = self.env.get("MOA_DATABASE_URL") or self.server.database_url
+        if not url:
+            url = f"sqlite+aiosqlite:///{self.data_dir / 'moa.db'}"
+        if url != self.server.database_url:
+            self.server = self.server.model_copy(update={"database_url": url})
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        """Where moa keeps its own files (the default database, the demo key)."""
+        return user_data_dir(self.env)
 
     def provider(self, name: str) -> ProviderConfig | None:
         """moa.toml's provider of this name, else the built-in one (keyless built-ins only
@@ -183,6 +213,30 @@ class Settings(BaseModel):
 
     def price(self, model_id: str) -> ModelConfig:
         return self.models.get(model_id) or ModelConfig()
+
+    def usage_of(self, model_id: str, tokens: TokenUsage, calls: int = 1) -> Usage:
+        """What ``calls`` calls of ``model_id`` that used ``tokens`` cost, priced."""
+        price = self.price(model_id)
+        cost = (
+            tokens.prompt_tokens * price.input_usd_per_mtok
+            + tokens.completion_tokens * price.output_usd_per_mtok
+        ) / 1_000_000
+        return Usage(
+            calls=calls,
+            prompt_tokens=tokens.prompt_tokens,
+            completion_tokens=tokens.completion_tokens,
+            cost_usd=round(cost, 8),
+        )
+
+
+def user_data_dir(env: Mapping[str, str]) -> Path:
+    """``$XDG_DATA_HOME/moa``, else ``~/.local/share/moa`` (the XDG base directory rules:
+    an empty or relative ``XDG_DATA_HOME`` is ignored). Created on first use, not here."""
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "moa"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "share" / "moa"
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:

@@ -12,28 +12,26 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
-from typing import Any, Literal
+from typing import Any
 
-from moa.errors import BlendFailed, CircuitOpen, MoaError, ProviderError
+from moa.errors import MoaError, ProviderError, RequestFailed
+from moa.providers.base import elapsed_ms
 from moa.references import FenceFilter, strip_fences
-from moa.routing.router import CallOptions, Routed, with_timeout
+from moa.routing.router import CallOptions, Routed
 from moa.runtime import Runtime
+from moa.sources import Called, Sources
 from moa.strategies import get_strategy
 from moa.strategies.base import Answer, DeltaFilter, SourcePlan
 from moa.streaming import event_stream
-from moa.tally import Tally
 from moa.types import (
     BlendAnswer,
     BlendRequest,
     ChunkEvent,
-    DegradedSource,
     DoneEvent,
     ErrorEvent,
     Event,
     LayerEvent,
     Message,
-    SourceEvent,
-    SourceResult,
     SourceSpec,
     SynthesisEvent,
     SynthesisInfo,
@@ -61,25 +59,23 @@ class _Synth:
     ) -> CallOptions:
         request = self._blend.request
         asked = request.response_format.for_call() if request.response_format else None
-        options = CallOptions(
-            messages=messages,
+        return self._blend.sources.options(
+            messages,
+            synthesis=True,
             temperature=request.temperature,
             max_tokens=request.max_tokens,
-            timeout_s=0,
             response_format=response_format or asked,  # a strategy's own format comes first
             stop=tuple(request.stop) if request.stop else None,
             seed=request.seed,
             top_p=request.top_p,
         )
-        configured = self._blend.runtime.settings.engine.synthesis_timeout_s
-        return with_timeout(options, request.synthesis_timeout_s, configured)
 
     def _account(self, routed: Routed) -> None:
         self.model = routed.model
         self.finish_reason = routed.completion.finish_reason
         self.usage = self.usage + routed.completion.usage
         self.latency_ms += routed.completion.latency_ms
-        self._blend.tally.add(routed.model, routed.completion.usage)
+        self._blend.sources.spent(routed.model, routed.completion.usage)
 
     async def complete(
         self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
@@ -123,16 +119,19 @@ class _Blend:
         self.request_id = request_id
         self.runtime = runtime
         self.emit = emit
-        self.tally = Tally(runtime.settings)
-        self.results: list[tuple[int, int, SourceResult]] = []
-        self.degraded: list[tuple[int, int, DegradedSource]] = []
+        self.sources = Sources(
+            runtime,
+            emit,
+            source_timeout_s=request.source_timeout_s,
+            synthesis_timeout_s=request.synthesis_timeout_s,
+        )
         self.started = time.perf_counter()
 
     async def run(self) -> DoneEvent:
         strategy = get_strategy(self.request.strategy)
         answers = await self._layer(strategy.first_layer(self.request), 0)
         if not answers:
-            raise BlendFailed(f"every source failed: {self._failures(0)}")
+            raise RequestFailed(f"every source failed: {self._failures(0)}")
         early_stopped = False
         for layer in range(1, strategy.refinement_layers(self.request) + 1):
             refined = await self._layer(strategy.refine(self.request, layer, answers), layer)
@@ -147,25 +146,27 @@ class _Blend:
         try:
             outcome = await strategy.synthesize(self.request, answers, synth)
         except ProviderError as exc:
-            raise BlendFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
+            raise RequestFailed(f"the synthesizer failed: {exc}", code="synthesis_failed") from exc
+        ended = self.sources.in_order()
+        degraded = [d for called in ended if (d := called.degraded()) is not None]
         return DoneEvent(
             id=self.request_id,
             strategy=self.request.strategy,
             council=outcome.council,
             best_of_pick=outcome.best_of_pick,
             vote=outcome.vote,
-            sources=[result for _, _, result in sorted(self.results, key=lambda r: r[:2])],
+            sources=[called.source_result() for called in ended],
             synthesis=SynthesisInfo(
                 model=synth.model,
                 latency_ms=synth.latency_ms,
                 usage=synth.usage,
                 finish_reason=synth.finish_reason,
             ),
-            usage=self.tally.usage,
+            usage=self.sources.usage,
             early_stopped=early_stopped,
-            degraded=bool(self.degraded),
-            degraded_sources=[d for _, _, d in sorted(self.degraded, key=lambda r: r[:2])],
-            latency_ms=int((time.perf_counter() - self.started) * 1000),
+            degraded=bool(degraded),
+            degraded_sources=degraded,
+            latency_ms=elapsed_ms(self.started),
         )
 
     def _synthesizer(self, answers: Sequence[Answer]) -> SourceSpec:
@@ -176,8 +177,8 @@ class _Blend:
         return min(answers, key=lambda a: a.index).spec
 
     def _failures(self, layer: int) -> str:
-        failed = [r for _, _, r in self.results if r.layer == layer and r.status == "error"]
-        return "; ".join(f"{r.model}: {r.error}" for r in failed)
+        failed = [c for c in self.sources.called if c.layer == layer and not c.answered]
+        return "; ".join(f"{c.model}: {c.error}" for c in failed)
 
     async def _layer(self, plans: Sequence[SourcePlan], layer: int) -> list[Answer]:
         """Run one layer's calls concurrently; wait for all, or for the quorum plus grace."""
@@ -191,135 +192,40 @@ class _Blend:
             await asyncio.gather(*stragglers, return_exceptions=True)
         for plan, task in zip(plans, tasks, strict=True):
             if task.cancelled():
-                self._record_cut(plan, layer)
-        answers = [a for t in tasks if not t.cancelled() and (a := t.result()) is not None]
-        if self.request.strategy == "moa":
+                self.sources.ended(plan, layer, "cut", "cut (straggler)", self.started)
+        called = [t.result() for t in tasks if not t.cancelled()]
+        answers = [c.answer() for c in called if c.answered]
+        if get_strategy(self.request.strategy).refinement_layers(self.request):
             self.emit(LayerEvent(layer=layer, successes=len(answers)))
         return sorted(answers, key=lambda a: a.index)
 
-    async def _wait(self, tasks: list[asyncio.Task[Answer | None]]) -> None:
+    async def _wait(self, tasks: list[asyncio.Task[Called]]) -> None:
         quorum = self.request.quorum
         if quorum is None or quorum >= len(tasks):
             await asyncio.wait(tasks)
             return
         loop = asyncio.get_running_loop()
-        pending: set[asyncio.Task[Answer | None]] = set(tasks)
+        pending: set[asyncio.Task[Called]] = set(tasks)
         deadline: float | None = None
         while pending:
             timeout = None if deadline is None else max(0.0, deadline - loop.time())
             _, pending = await asyncio.wait(
                 pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
-            answered = sum(1 for t in tasks if t.done() and t.result() is not None)
+            answered = sum(1 for t in tasks if t.done() and t.result().answered)
             if deadline is None and answered >= quorum:
                 deadline = loop.time() + self.request.grace_ms / 1000
             if deadline is not None and loop.time() >= deadline:
                 return
 
-    async def _source(self, plan: SourcePlan, layer: int) -> Answer | None:
-        started = time.perf_counter()
-        options = with_timeout(
-            CallOptions(
-                messages=plan.messages,
-                temperature=plan.temperature,
-                max_tokens=self.request.max_tokens,
-                timeout_s=0,
-                seed=None if self.request.seed is None else self.request.seed + plan.index,
-            ),
-            self.request.source_timeout_s,
-            self.runtime.settings.engine.source_timeout_s,
+    async def _source(self, plan: SourcePlan, layer: int) -> Called:
+        options = self.sources.options(
+            plan.messages,
+            temperature=plan.temperature,
+            max_tokens=self.request.max_tokens,
+            seed=None if self.request.seed is None else self.request.seed + plan.index,
         )
-        try:
-            routed = await self.runtime.router.complete(
-                plan.spec, options, on_route=self.emit, layer=layer
-            )
-        except ProviderError as exc:
-            self._record_failure(plan, layer, exc, started)
-            return None
-        completion = routed.completion
-        self.tally.add(routed.model, completion.usage)
-        latency = int((time.perf_counter() - started) * 1000)
-        self.results.append(
-            (
-                layer,
-                plan.index,
-                SourceResult(
-                    model=routed.model,
-                    layer=layer,
-                    status="ok",
-                    content=completion.text,
-                    latency_ms=latency,
-                    usage=completion.usage,
-                    sample=plan.sample,
-                ),
-            )
-        )
-        self.emit(
-            SourceEvent(
-                model=routed.model,
-                layer=layer,
-                status="complete",
-                tokens=completion.usage.completion_tokens,
-                latency_ms=latency,
-                sample=plan.sample,
-            )
-        )
-        return Answer(
-            index=plan.index,
-            model=routed.model,
-            text=completion.text,
-            spec=plan.spec,
-            sample=plan.sample,
-        )
-
-    def _record_failure(
-        self, plan: SourcePlan, layer: int, exc: ProviderError, started: float
-    ) -> None:
-        if isinstance(exc, CircuitOpen):  # never called: no call, no latency
-            self._record_error(plan, layer, "skipped", "skipped (circuit_open)", started, 0)
-        else:
-            self._record_error(plan, layer, "failed", str(exc), started, 1)
-
-    def _record_cut(self, plan: SourcePlan, layer: int) -> None:
-        self._record_error(plan, layer, "cut", "cut (straggler)", self.started, 1)
-
-    def _record_error(
-        self,
-        plan: SourcePlan,
-        layer: int,
-        status: Literal["failed", "skipped", "cut"],
-        error: str,
-        started: float,
-        calls: int,
-    ) -> None:
-        """A source that gave no answer: reported in the answer and as an event."""
-        latency = int((time.perf_counter() - started) * 1000)
-        model = plan.spec.model
-        self.tally.add(model, TokenUsage(), calls=calls)
-        result = SourceResult(
-            model=model,
-            layer=layer,
-            status="error",
-            error=error,
-            latency_ms=latency,
-            sample=plan.sample,
-        )
-        self.results.append((layer, plan.index, result))
-        degraded = DegradedSource(
-            model=model, layer=layer, sample=plan.sample, status=status, error=error
-        )
-        self.degraded.append((layer, plan.index, degraded))
-        shown = "straggler" if status == "cut" else error
-        self.emit(
-            SourceEvent(
-                model=model,
-                layer=layer,
-                status=status,
-                error=shown,
-                latency_ms=latency,
-                sample=plan.sample,
-            )
-        )
+        return await self.sources.call(plan, layer, options)
 
 
 async def stream_blend(
@@ -355,12 +261,12 @@ async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit, request_
     except TimeoutError:
         deadline = f"{request.timeout_s:g} s"
         message = f"the blend passed its deadline of {deadline}"
-        emit(ErrorEvent.of(BlendFailed(message, code="timeout")))
+        emit(ErrorEvent.of(RequestFailed(message, code="timeout")))
     except MoaError as exc:
         emit(ErrorEvent.of(exc))
     except Exception:  # a bug must end the stream cleanly, not hang or leak a traceback
         log.exception("blend failed unexpectedly")
-        failed = BlendFailed("the blend failed unexpectedly", code="internal_error")
+        failed = RequestFailed("the blend failed unexpectedly", code="internal_error")
         emit(ErrorEvent.of(failed))
 
 
@@ -374,4 +280,4 @@ async def blend(request: BlendRequest, runtime: Runtime | None = None) -> BlendA
             return event.answer("".join(parts))
         elif isinstance(event, ErrorEvent):
             raise event.exception
-    raise BlendFailed("the blend ended without an answer", code="internal_error")
+    raise RequestFailed("the blend ended without an answer", code="internal_error")

@@ -5,8 +5,8 @@ from code to HTTP status (the server's responses and its OpenAPI document both r
     ├── InvalidRequest         400 invalid_request: a field is wrong; the message names it
     ├── ConfigError            400 invalid_request: moa.toml or a model id cannot be used
     │   └── MissingKeyError    the provider's key is not set; names the variable to set
-    ├── BlendFailed            502 all_sources_failed | synthesis_failed, 504 timeout,
-    │                          503 shutting_down, 500 internal_error
+    ├── RequestFailed          502 all_sources_failed | synthesis_failed, 504 timeout,
+    │                          503 shutting_down, 500 internal_error (alias BlendFailed)
     └── ProviderError          one upstream call failed (status, retry_after, retryable)
         └── CircuitOpen        the model's breaker is open; the call was never made
 
@@ -71,11 +71,14 @@ class MissingKeyError(ConfigError):
         self.env_var = env_var
 
 
-class BlendFailed(MoaError):
-    """The work produced no answer: ``code`` says why."""
+class RequestFailed(MoaError):
+    """A blend, chat, compare or judge produced no answer: ``code`` says why."""
 
     def __init__(self, message: str, *, code: str = "all_sources_failed") -> None:
         super().__init__(message, code=code)
+
+
+BlendFailed = RequestFailed  # the name of the Python API before 0.2; kept for its users
 
 
 class ProviderError(MoaError):

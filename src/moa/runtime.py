@@ -10,6 +10,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from moa.config import EngineConfig, Settings, load_settings
 from moa.errors import InvalidRequest
 from moa.providers.registry import ProviderRegistry
@@ -53,12 +55,12 @@ class Runtime:
         self.check_timeouts(request, field_prefix)
         self.check_models(self._models(request))
 
-    def check_timeouts(self, request: BlendRequest, field_prefix: str = "") -> None:
+    def check_timeouts(self, request: BaseModel, field_prefix: str = "") -> None:
         """A request may shorten its timeouts, not below ``[engine] min_timeout_s``: a
         call cut after a nanosecond costs the upstream work and proves nothing."""
         floor = self.settings.engine.min_timeout_s
         for name in ("timeout_s", "source_timeout_s", "synthesis_timeout_s"):
-            value = getattr(request, name)
+            value = getattr(request, name, None)
             if value is not None and value < floor:
                 raise InvalidRequest(
                     f"{field_prefix}{name}: must be at least {floor:g} s (this server's "

@@ -42,6 +42,12 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex[:24]}"
 
 
+# Bounds said once, for every body, preset and plan that takes these fields.
+Layers = Annotated[int, Field(ge=1, le=3)]
+Samples = Annotated[int, Field(ge=2, le=8)]
+Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+MaxTokens = Annotated[int, Field(ge=1, le=32_768)]
+
 MAX_MODELS = 6
 MIN_MODELS = 2
 MAX_FALLBACKS = 5
@@ -207,10 +213,10 @@ class BlendRequest(AnswerOptions):
     models: list[ModelRef] = Field(min_length=1)
     synthesizer: ModelRef | None = None
     strategy: StrategyName = "consensus"
-    layers: int = Field(1, ge=1, le=3)
-    samples: int = Field(4, ge=2, le=8)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    layers: Layers = 1
+    samples: Samples = 4
+    temperature: Temperature = 0.7
+    max_tokens: MaxTokens | None = None
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     quorum: int | None = Field(None, ge=1)
@@ -322,10 +328,20 @@ class SynthesisInfo(BaseModel):
 
 
 class Usage(BaseModel):
+    """Calls, tokens and dollars; a request's is the sum of its calls' (``+``)."""
+
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 8),
+        )
 
 
 class CouncilResult(BaseModel):
@@ -400,6 +416,7 @@ class SourceEvent(BaseModel):
     latency_ms: int = 0
     error: str | None = None
     sample: int | None = None
+    index: int | None = None  # the source's place in its layer (or compare's column)
 
 
 class RouteEvent(BaseModel):
@@ -461,8 +478,24 @@ class ErrorEvent(BaseModel):
         return self._exception or MoaError(self.message, code=self.code)
 
 
+class DeltaEvent(BaseModel):
+    """A piece of one model's answer (compare and chat streams)."""
+
+    event: Literal["delta"] = "delta"
+    model: str
+    content: str
+    index: int | None = None  # compare's column, so one model named twice stays two
+
+
 Event = Annotated[
-    SourceEvent | RouteEvent | LayerEvent | SynthesisEvent | ChunkEvent | DoneEvent | ErrorEvent,
+    SourceEvent
+    | RouteEvent
+    | LayerEvent
+    | SynthesisEvent
+    | ChunkEvent
+    | DeltaEvent
+    | DoneEvent
+    | ErrorEvent,
     Field(discriminator="event"),
 ]
 
@@ -476,9 +509,10 @@ class _Conversation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     messages: list[Message] = Field(min_length=1)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    temperature: Temperature = 0.7
+    max_tokens: MaxTokens | None = None
     stream: bool = False
+    timeout_s: float | None = Field(None, gt=0, le=3600)  # the whole request's deadline
 
     @field_validator("messages")
     @classmethod
@@ -565,14 +599,6 @@ class CompareAnswer(BaseModel):
     latency_ms: int
     credits_charged: int = 0
     credits_remaining: int | None = None
-
-
-class DeltaEvent(BaseModel):
-    """A piece of one model's answer (compare and chat streams)."""
-
-    event: Literal["delta"] = "delta"
-    model: str
-    content: str
 
 
 class JudgeRequest(_Conversation):

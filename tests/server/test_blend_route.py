@@ -116,3 +116,29 @@ async def test_a_moa_blend_calls_each_model_once_per_layer_plus_the_synthesis(
     answer = (await client.post("/api/v1/blend", json=body)).json()
     assert answer["usage"]["calls"] == 2 * (2 + 1) + 1
     assert sorted({s["layer"] for s in answer["sources"]}) == [0, 1, 2]
+
+
+async def test_a_vote_blend_answers_with_its_tally_and_calls_no_synthesizer(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.script("alpha", content="ANSWER: 4")
+    upstream.script("beta", content="2 + 2 = 4\nANSWER: 4.0")
+    response = await client.post("/api/v1/blend", json=blend_body(strategy="vote"))
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["vote"] == {"answer": "4", "votes": {"4": 2}, "agreement": 1.0}
+    assert answer["content"] == "ANSWER: 4"
+    assert answer["synthesis"]["model"] == "moa/vote"
+    assert answer["usage"]["calls"] == 2 and answer["credits_charged"] == 4
+    assert (answer["degraded"], answer["degraded_sources"]) == (False, [])
+
+
+async def test_a_blend_with_a_failed_source_says_it_is_degraded(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.script("beta", status=400, error_message="beta is gone")
+    answer = (await client.post("/api/v1/blend", json=blend_body())).json()
+    assert answer["degraded"] is True
+    (missing,) = answer["degraded_sources"]
+    assert missing["model"] == "fake/beta" and missing["status"] == "failed"
+    assert set(missing) == {"model", "layer", "sample", "status", "error"}

@@ -42,8 +42,8 @@ class Database:
     sqlite_path: Path | None = None
     _opened: list[Store] = field(default_factory=list)
 
-    async def open(self) -> Store:
-        store = await Store.open(self.url, schema=self.schema)
+    async def open(self, *, lease_s: float = 30.0) -> Store:
+        store = await Store.open(self.url, schema=self.schema, lease_s=lease_s)
         self._opened.append(store)
         return store
 

@@ -38,10 +38,10 @@ def _check_race(results: list[int | None], backend: str, how: str) -> None:
 async def test_concurrent_reserves_across_stores(db: Database) -> None:
     stores = [await db.open() for _ in range(4)]
     key, _ = await stores[0].create_key(credits=CREDITS)
-    results = await asyncio.gather(
+    reservations = await asyncio.gather(
         *(stores[i % len(stores)].reserve(key.id, COST) for i in range(ATTEMPTS))
     )
-    _check_race(results, db.backend, "4 stores")
+    _check_race([r.remaining if r else None for r in reservations], db.backend, "4 stores")
     for store in stores:
         assert await store.balance(key.id) == 0
     assert await stores[0].ledger_total(key.id) == 0
@@ -81,12 +81,12 @@ async def test_mixed_reserve_settle_topup_keeps_books_balanced(db: Database) -> 
 
     async def request(store: Store, reserved: int, charged: int) -> None:
         nonlocal charged_total
-        remaining = await store.reserve(key.id, reserved, request_id="r")
-        if remaining is None:
+        reservation = await store.reserve(key.id, reserved, request_id="r")
+        if reservation is None:
             return
-        assert remaining >= 0
+        assert reservation.remaining >= 0
         await asyncio.sleep(0)  # let others run while the "request" is in flight
-        assert await store.settle(key.id, reserved, charged, request_id="r") >= 0
+        assert (await store.settle(reservation, charged)).remaining >= 0
         charged_total += charged
 
     jobs: list[Coroutine[Any, Any, object]] = []
@@ -114,7 +114,7 @@ async def main(url, schema, key_id, n, cost):
         print("ready", flush=True)
         sys.stdin.readline()  # start barrier: all children are connected
         results = await asyncio.gather(*(store.reserve(key_id, cost) for _ in range(n)))
-        print(json.dumps(results), flush=True)
+        print(json.dumps([r.remaining if r else None for r in results]), flush=True)
     finally:
         await store.close()
 
@@ -183,7 +183,8 @@ async def test_a_burst_of_500_requests_on_one_sqlite_store_all_settle(sqlite_db:
     key, _ = await store.create_key(credits=500 * 4)
 
     async def one(i: int) -> int:
-        assert await store.reserve(key.id, 4, request_id=f"r{i}") is not None
+        reservation = await store.reserve(key.id, 4, request_id=f"r{i}")
+        assert reservation is not None
         record = UsageRecord(
             request_id=f"r{i}",
             key_id=key.id,
@@ -198,7 +199,7 @@ async def test_a_burst_of_500_requests_on_one_sqlite_store_all_settle(sqlite_db:
             status="ok",
             created_at=datetime.now(UTC),
         )
-        return await store.settle(key.id, 4, 4, request_id=f"r{i}", record=record)
+        return (await store.settle(reservation, 4, record=record)).remaining
 
     await asyncio.gather(*(one(i) for i in range(500)))
     assert await store.balance(key.id) == 0

@@ -74,7 +74,8 @@ async def test_writer_queues_behind_another_writer(sqlite_db: Database) -> None:
         await asyncio.sleep(0.3)
         assert not task.done()
         other.execute("COMMIT")
-        assert await task == 7
+        reservation = await task
+        assert reservation is not None and reservation.remaining == 7
 
 
 async def test_naive_read_modify_write_is_still_serialised(sqlite_db: Database) -> None:
@@ -100,7 +101,7 @@ async def test_naive_read_modify_write_is_still_serialised(sqlite_db: Database) 
 
 
 async def test_open_twice_and_context_manager(sqlite_db: Database) -> None:
-    """Reopening an existing file keeps the data (create_all is idempotent)."""
+    """Reopening an existing file keeps the data (migrating an up-to-date database is a no-op)."""
     async with await Store.open(sqlite_db.url) as first:
         key, plaintext = await first.create_key(credits=9)
     async with await Store.open(sqlite_db.url) as second:

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from moa import prompts
 from moa.engine import blend
 from moa.runtime import Runtime
+from moa.strategies import get_strategy
 from moa.testing import ScriptedUpstream
-from moa.types import ChunkEvent, SynthesisEvent
+from moa.types import BlendRequest, ChunkEvent, SynthesisEvent
 from tests.helpers import collect, done_of, request, system_text
 
 
@@ -123,8 +124,9 @@ def test_vote_takes_at_most_six_models() -> None:
 
 
 def test_billing_plans_one_call_per_vote_source_and_none_for_a_synthesizer() -> None:
-    from moa.server.admission import planned_blend_calls
+    def planned(req: BlendRequest) -> int:
+        return get_strategy(req.strategy).planned_calls(req)
 
-    assert planned_blend_calls(vote_request("fake/alpha", samples=5)) == 5
-    assert planned_blend_calls(vote_request("fake/alpha", "fake/beta")) == 2
-    assert planned_blend_calls(request("fake/alpha", "fake/beta")) == 3
+    assert planned(vote_request("fake/alpha", samples=5)) == 5
+    assert planned(vote_request("fake/alpha", "fake/beta")) == 2
+    assert planned(request("fake/alpha", "fake/beta")) == 3

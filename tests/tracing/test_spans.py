@@ -13,7 +13,7 @@ from opentelemetry.trace import StatusCode
 
 from moa.config import Settings
 from moa.engine import blend
-from moa.errors import BlendFailed
+from moa.errors import RequestFailed
 from moa.runtime import Runtime
 from moa.testing import ScriptedUpstream
 from moa.tracing.spans import Tracing
@@ -119,7 +119,7 @@ async def test_a_blend_whose_sources_all_fail_ends_its_span_with_the_error_code(
 ) -> None:
     upstream.script("alpha", status=400)
     upstream.script("beta", status=400)
-    with pytest.raises(BlendFailed):
+    with pytest.raises(RequestFailed):
         await blend(request("fake/alpha", "fake/beta"), traced)
     (root,) = named(exporter.get_finished_spans(), "moa.blend")
     assert root.attributes["moa.status"] == "all_sources_failed"

@@ -4,9 +4,13 @@ starts fast."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from moa.cli import blend, keys, mcp, models, serve
+from moa import __version__
+from moa.cli import blend, compare, keys, mcp, models, serve
+from moa.cli.eval import eval_command
 
 app = typer.Typer(
     name="moa",
@@ -16,11 +20,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("blend")(blend.blend_command)
-app.command("compare")(blend.compare_command)
+app.command("compare")(compare.compare_command)
+app.command("eval")(eval_command)
 app.command("models")(models.models_command)
 app.command("serve")(serve.serve_command)
 app.command("mcp")(mcp.mcp_command)
 app.add_typer(keys.app, name="keys")
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        print(f"moa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Mixture-of-Agents: several LLMs answer, a synthesizer blends their answers."""
 
 
 def main() -> None:

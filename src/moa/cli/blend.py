@@ -14,6 +14,7 @@ from moa.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
     ConfigOption,
+    ModelOption,
     fail,
     settings_or_exit,
     validation_message,
@@ -28,11 +29,6 @@ from moa.types import (
     Event,
     StrategyName,
 )
-
-ModelOption = Annotated[
-    list[str] | None,
-    typer.Option("--model", "-m", help="A source model id (provider/model); repeat for more."),
-]
 
 
 def _strategy(value: str | None) -> str | None:
@@ -143,22 +139,3 @@ async def _run_json(events: AsyncIterator[Event]) -> int:
 def _failed(event: ErrorEvent) -> int:
     print(f"{event.code}: {event.message}", file=sys.stderr)
     return EXIT_USAGE if event.code == "invalid_request" else EXIT_FAILED
-
-
-def compare_command(
-    prompt: Annotated[str, typer.Argument(help="The question every model answers.")],
-    model: ModelOption = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (0-2).")] = 0.7,
-    max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per call.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    config: ConfigOption = None,
-) -> None:
-    """Ask 2-9 models the same question and show their answers side by side."""
-    from moa.cli.compare import run_compare
-
-    settings = settings_or_exit(config)
-    code = asyncio.run(
-        run_compare(settings, prompt, model or [], temperature, max_tokens, json_output)
-    )
-    if code:
-        raise typer.Exit(code)

@@ -17,6 +17,11 @@ ConfigOption = Annotated[
     typer.Option("--config", help="moa.toml to use (default: $MOA_CONFIG, else ./moa.toml)."),
 ]
 
+ModelOption = Annotated[
+    list[str] | None,
+    typer.Option("--model", "-m", help="A source model id (provider/model); repeat for more."),
+]
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 

@@ -1,9 +1,12 @@
-"""``moa keys``: create, list, revoke and top up API keys in the server's database."""
+"""``moa keys``: create, list, revoke and top up API keys in the server's database, and
+the demo key ``make serve`` prints."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -11,15 +14,22 @@ import typer
 from moa.cli.common import EXIT_USAGE, ConfigOption, fail, settings_or_exit
 
 if TYPE_CHECKING:
+    from moa.config import Settings
     from moa.store import Store
+
+#: The demo key's file in the user data directory: its plaintext, readable by the user only
+#: (the database keeps only a hash, so this is the one place it can be found again).
+DEMO_KEY_FILE = "demo-key"
 
 app = typer.Typer(help="Manage API keys and their credits.", no_args_is_help=True)
 T = TypeVar("T")
 
 
 def _with_store(config: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
-    settings = settings_or_exit(config)
+    return _run_with_store(settings_or_exit(config), work)
 
+
+def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         from moa.store import Store
 
@@ -90,3 +100,35 @@ def top_up(
     except KeyError:
         fail("not_found", f"no key with id {key_id!r}", EXIT_USAGE)
     print(f"{key_id} now has {balance} credits")
+
+
+@app.command("demo")
+def demo(
+    credits: Annotated[int, typer.Option(min=0, help="Credits a new demo key starts with.")] = 1000,
+    config: ConfigOption = None,
+) -> None:
+    """The demo key: created (named ``demo``) the first time, the same key every time after.
+    Printed alone on the last line; kept in the user data directory, mode 0600."""
+    settings = settings_or_exit(config)
+    path = settings.data_dir / DEMO_KEY_FILE
+
+    async def work(store: Store) -> str:
+        kept = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+        key = await store.authenticate(kept) if kept else None
+        if key is None:  # first run, or a database that does not know the kept key
+            key, kept = await store.create_key(credits=credits, name="demo")
+            _write_private(path, kept)
+        print(f"demo key {key.id} ({key.prefix}…) has {key.credits} credits; kept in {path}")
+        return kept
+
+    print(_run_with_store(settings, work))
+
+
+def _write_private(path: Path, secret: str) -> None:
+    """Write ``secret`` readable and writable by the user alone (0600), even if the file
+    existed with a looser mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(secret + "\n")

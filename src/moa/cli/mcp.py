@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 
+from moa import __version__
 from moa.cli.common import ConfigOption, settings_or_exit
 
 
@@ -19,7 +20,7 @@ def mcp_command(config: ConfigOption = None) -> None:
         from moa.runtime import Runtime
 
         async with Runtime(settings) as runtime, stdio_server() as (read, write):
-            server = build_server(OwnMachine(runtime), version="0.1.0")
+            server = build_server(OwnMachine(runtime), version=__version__)
             await server.run(read, write, server.create_initialization_options())
 
     anyio.run(serve)

@@ -22,9 +22,8 @@ from moa.mcp.server import build_server
 from moa.mcp.tools import MoaTool
 from moa.server.admission import admit_blend, admit_compare, admit_judge
 from moa.server.auth import authenticated
-from moa.server.billing import Charge
+from moa.server.billing import Charge, metered
 from moa.server.errors import ApiError, error_response
-from moa.server.metered import metered
 from moa.server.state import AppState, app_state
 from moa.store import ApiKey
 

@@ -15,7 +15,7 @@ from moa.errors import MoaError
 from moa.mcp.tools import TOOLS, MoaTool, error, result
 from moa.runtime import Runtime
 from moa.server.errors import ApiError, describe_validation
-from moa.server.respond import collect
+from moa.server.replies import collect
 from moa.types import ErrorEvent
 
 

@@ -12,28 +12,28 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from moa import prompts
-from moa.errors import BlendFailed, ProviderError
+from moa.errors import ProviderError, RequestFailed
+from moa.json_reply import extract_json_object
+from moa.modes.running import run_mode
+from moa.providers.base import elapsed_ms
 from moa.references import Reference
-from moa.routing.router import CallOptions
 from moa.runtime import Runtime
-from moa.strategies.base import synthesis_messages
-from moa.structured import extract_json_object
-from moa.tally import Tally
+from moa.sources import Sources
+from moa.strategies.base import SourcePlan, synthesis_messages
 from moa.types import (
+    Event,
     JudgeAnswer,
     JudgeRequest,
     Message,
     ModelResult,
     Score,
-    SourceEvent,
     SourceSpec,
-    TokenUsage,
     Verdict,
     new_request_id,
 )
-
-JudgeEvent = SourceEvent | JudgeAnswer
 
 
 def parse_verdict(text: str, contestants: Sequence[ModelResult]) -> Verdict | None:
@@ -83,94 +83,60 @@ def _float(value: Any) -> float | None:
 
 async def run_judge(
     request: JudgeRequest, runtime: Runtime, *, request_id: str | None = None
-) -> AsyncIterator[JudgeEvent]:
-    await runtime.prepare_models([*request.contestants, request.judge])
+) -> AsyncIterator[Event | BaseModel]:
     started = time.perf_counter()
-    tally = Tally(runtime.settings)
-    options = CallOptions(
-        messages=request.messages,
-        temperature=request.temperature,
-        max_tokens=request.max_tokens,
-        timeout_s=runtime.settings.engine.source_timeout_s,
-    )
 
-    async def contest(model: str) -> ModelResult:
-        t0 = time.perf_counter()
-        try:
-            routed = await runtime.router.complete(SourceSpec(model=model), options)
-        except ProviderError as exc:
-            tally.add(model, TokenUsage())
-            return ModelResult(
-                model=model,
-                status="error",
-                error=str(exc),
-                latency_ms=int((time.perf_counter() - t0) * 1000),
+    async def work(sources: Sources) -> JudgeAnswer:
+        options = sources.options(
+            request.messages, temperature=request.temperature, max_tokens=request.max_tokens
+        )
+        plans = [
+            SourcePlan(i, SourceSpec(model=m), tuple(request.messages), request.temperature)
+            for i, m in enumerate(request.contestants)
+        ]
+        called = await asyncio.gather(*(sources.call(plan, 0, options) for plan in plans))
+        answers = [c.model_result() for c in called]
+        ok = [a for a in answers if a.status == "ok"]
+        if len(ok) < 2:
+            raise RequestFailed(
+                "fewer than two contestants answered; nothing to judge: "
+                + "; ".join(f"{a.model}: {a.error}" for a in answers if a.error)
             )
-        tally.add(model, routed.completion.usage)
-        return ModelResult(
-            model=model,
-            status="ok",
-            content=routed.completion.text,
-            latency_ms=int((time.perf_counter() - t0) * 1000),
-            usage=routed.completion.usage,
+        return JudgeAnswer(
+            id=request_id or new_request_id(),
+            answers=answers,
+            verdict=await _verdict(request, sources, ok),
+            judge=request.judge,
+            usage=sources.usage,
+            latency_ms=elapsed_ms(started),
         )
 
-    answers = await asyncio.gather(*(contest(m) for m in request.contestants))
-    for result in answers:
-        yield SourceEvent(
-            model=result.model,
-            layer=0,
-            status="complete" if result.status == "ok" else "failed",
-            tokens=result.usage.completion_tokens,
-            latency_ms=result.latency_ms,
-            error=result.error,
-        )
-    ok = [a for a in answers if a.status == "ok"]
-    if len(ok) < 2:
-        raise BlendFailed(
-            "fewer than two contestants answered; nothing to judge: "
-            + "; ".join(f"{a.model}: {a.error}" for a in answers if a.error)
-        )
-    verdict = await _verdict(request, runtime, tally, ok)
-    yield JudgeAnswer(
-        id=request_id or new_request_id(),
-        answers=list(answers),
-        verdict=verdict,
-        judge=request.judge,
-        usage=tally.usage,
-        latency_ms=int((time.perf_counter() - started) * 1000),
-    )
+    models = [*request.contestants, request.judge]
+    async for event in run_mode(work, runtime, models, request.timeout_s):
+        yield event
 
 
-async def _verdict(
-    request: JudgeRequest, runtime: Runtime, tally: Tally, ok: list[ModelResult]
-) -> Verdict:
+async def _verdict(request: JudgeRequest, sources: Sources, ok: list[ModelResult]) -> Verdict:
+    """The judge's verdict on the answers, numbered; one repair if it does not parse."""
     references = [Reference(f"contestant {n}", a.content or "") for n, a in enumerate(ok, 1)]
     messages: list[Message] = synthesis_messages(prompts.JUDGE, references, request.messages)
-    options = CallOptions(
-        messages=messages,
-        temperature=0.0,
-        max_tokens=request.max_tokens,
-        timeout_s=runtime.settings.engine.synthesis_timeout_s,
-    )
+    judge = SourceSpec(model=request.judge)
     for attempt in range(2):
+        options = sources.options(
+            messages, synthesis=True, temperature=0.0, max_tokens=request.max_tokens
+        )
         try:
-            routed = await runtime.router.complete(SourceSpec(model=request.judge), options)
+            routed = await sources.runtime.router.complete(judge, options, layer=-1)
         except ProviderError as exc:
-            raise BlendFailed(f"the judge failed: {exc}", code="synthesis_failed") from exc
-        tally.add(request.judge, routed.completion.usage)
+            raise RequestFailed(f"the judge failed: {exc}", code="synthesis_failed") from exc
+        sources.spent(request.judge, routed.completion.usage)
         verdict = parse_verdict(routed.completion.text, ok)
         if verdict is not None:
             return verdict
         if attempt == 0:
             repair = prompts.JUDGE_REPAIR.format(count=len(ok)) + routed.completion.text
-            options = CallOptions(
-                messages=[Message(role="user", content=repair)],
-                temperature=0.0,
-                max_tokens=request.max_tokens,
-                timeout_s=options.timeout_s,
-            )
-    raise BlendFailed(
+            messages = [Message(role="user", content=repair)]
+    raise RequestFailed(
         "the judge did not return a valid verdict, even after one repair attempt",
         code="synthesis_failed",
     )

@@ -13,6 +13,7 @@ from moa.server.errors import ApiError
 from moa.server.request_scope import request_context
 from moa.server.state import AppState, app_state
 from moa.store import ApiKey
+from moa.strategies import get_strategy
 from moa.types import BlendRequest, ChatRequest, CompareRequest, JudgeRequest, Message
 
 
@@ -82,6 +83,7 @@ async def admit(
         planned_calls=planned_calls,
         strategy=strategy,
         models=list(dict.fromkeys(model for _, model in models)),
+        drain=state.drain,
         request_id=context.id,
     )
     await charge.reserve()
@@ -93,13 +95,6 @@ async def admit(
 
     context.cleanups.append(settle_unfinished)
     return charge
-
-
-def planned_blend_calls(body: BlendRequest) -> int:
-    """Upstream calls a blend plans: what a partial charge is a share of."""
-    layers = body.layers if body.strategy == "moa" else 0
-    synthesis = 0 if body.strategy == "vote" else 1  # vote counts answers without a call
-    return body.source_count * (layers + 1) + synthesis
 
 
 async def admit_blend(
@@ -115,7 +110,7 @@ async def admit_blend(
         cost=state.settings.server.credits.blend,
         messages=body.messages,
         models=blend_models(body, prefix=field_prefix),
-        planned_calls=planned_blend_calls(body),
+        planned_calls=get_strategy(body.strategy).planned_calls(body),
         strategy=body.strategy,
     )
 
@@ -130,6 +125,7 @@ async def admit_chat(
 ) -> Charge:
     """``admit`` for one model with its failover route (chat, or a compatible endpoint's
     plain ``provider/model``)."""
+    app_state(request).runtime.check_timeouts(body)
     return await admit(
         request,
         key,
@@ -144,6 +140,7 @@ async def admit_chat(
 async def admit_compare(
     request: Request, key: ApiKey, body: CompareRequest, *, route: str
 ) -> Charge:
+    app_state(request).runtime.check_timeouts(body)
     return await admit(
         request,
         key,

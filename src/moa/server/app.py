@@ -1,23 +1,27 @@
 """The ASGI app: moa's API, the OpenAI-compatible endpoint, health, metrics, playground.
 
 ``create_app()`` builds everything from one Settings object; the lifespan opens the store,
-the runtime (provider clients, breakers) and the rate limiter once, and closes them.
+the runtime (provider clients, breakers) and the rate limiter once, and closes them. For
+its whole life the server renews its credit reservations and refunds those of dead
+processes (``Store.keep_leases``), and SIGTERM drains it (:mod:`moa.server.drain`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from moa import __version__
 from moa.catalogue import catalogue
 from moa.config import Settings, load_settings
 from moa.mcp.http import McpEndpoint
 from moa.routing.breaker import Breakers
 from moa.runtime import Runtime
 from moa.server.body_limit import BodyLimit
+from moa.server.drain import Drain, Draining
 from moa.server.errors import install_error_handlers
 from moa.server.metrics import Metrics
 from moa.server.openapi import install_openapi
@@ -30,28 +34,35 @@ from moa.store import Store
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     config = (settings if settings is not None else load_settings()).for_clients()
-    mcp = McpEndpoint(version="0.1.0")
+    drain = Drain(config.server.shutdown_grace_s)
+    mcp = McpEndpoint(version=__version__)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await Store.open(config.server.database_url, schema=config.server.database_schema)
-        runtime = Runtime(config, breakers=_breakers(config))
-        limits = RateLimits(config.server)
-        metrics = Metrics(known_models={entry.id for entry in catalogue(config)})
-        inflight = KeyInflight(config.server.key_inflight)
-        app.state.moa = AppState(config, runtime, store, limits, metrics, inflight)
-        try:
-            async with mcp.running():
-                yield
-        finally:
-            await runtime.aclose()
-            await limits.aclose()
-            await store.close()
+        async with AsyncExitStack() as stack:
+            store = await Store.open(
+                config.server.database_url,
+                schema=config.server.database_schema,
+                lease_s=config.server.reservation_lease_s,
+            )
+            stack.push_async_callback(store.close)
+            runtime = Runtime(config, breakers=_breakers(config))
+            stack.push_async_callback(runtime.aclose)
+            limits = RateLimits(config.server)
+            stack.push_async_callback(limits.aclose)
+            metrics = Metrics(known_models={entry.id for entry in catalogue(config)})
+            inflight = KeyInflight(config.server.key_inflight)
+            await stack.enter_async_context(store.keep_leases())
+            stack.enter_context(drain.on_signals())
+            stack.push_async_callback(drain.aclose)
+            app.state.moa = AppState(config, runtime, store, limits, metrics, inflight, drain)
+            await stack.enter_async_context(mcp.running())
+            yield
 
     app = FastAPI(
         title="moa",
         summary="Mixture-of-Agents: several LLMs answer, a synthesizer blends their answers.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     install_error_handlers(app)
@@ -62,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service.router)
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
+    app.add_middleware(Draining, drain=drain)  # inside RequestScope: refusals get logged
     app.add_middleware(RequestScope, trusted_proxies=config.server.trusted_proxies)
+    app.state.drain = drain
     return app
 
 

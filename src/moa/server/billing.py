@@ -1,23 +1,43 @@
 """Credits for one request: reserved before the work, settled exactly once after it.
 
 Settlement charges the full price when an answer was produced, nothing when nothing was
-(total failure), and, when the client left or the deadline passed mid-way, the share of
-the planned upstream calls that had finished. Every request leaves one usage record.
+(total failure), and, when the client left, the deadline passed or the server's drain
+ended the request mid-way, the share of the planned upstream calls that had finished.
+Every request leaves one usage record.
+
+:class:`Charge` holds one request's credits; :func:`metered` runs the request's event
+stream under it: it counts finished calls as they happen and settles on the final event,
+so the done event carries the real balance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
+from pydantic import BaseModel
 
+from moa.errors import MoaError
+from moa.providers.base import elapsed_ms
+from moa.server.drain import MESSAGE, SHUTTING_DOWN, Drain, ShuttingDown
 from moa.server.errors import ApiError
 from moa.server.metrics import Metrics
-from moa.store import ApiKey, Store, UsageRecord
-from moa.types import Usage
+from moa.store import ApiKey, Reservation, Store, UsageRecord
+from moa.types import (
+    ChatAnswer,
+    CompareAnswer,
+    DoneEvent,
+    ErrorEvent,
+    JudgeAnswer,
+    SourceEvent,
+    Usage,
+)
 
 
 @dataclass
@@ -31,15 +51,24 @@ class Charge:
     strategy: str | None = None
     models: list[str] = field(default_factory=list)
     request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex[:24]}")
+    drain: Drain | None = None
     started: float = field(default_factory=time.perf_counter)
     completed_calls: int = 0
+    reservation: Reservation | None = None
     remaining: int | None = None
-    settled: bool = False
     charged: int = 0
+    settled: bool = False
 
     async def reserve(self) -> None:
-        remaining = await self.store.reserve(self.key.id, self.cost, request_id=self.request_id)
-        if remaining is None:
+        reservation = await self.store.reserve(
+            self.key.id,
+            self.cost,
+            request_id=self.request_id,
+            route=self.route,
+            strategy=self.strategy,
+            models=self.models,
+        )
+        if reservation is None:
             balance = await self.store.balance(self.key.id)
             raise ApiError(
                 402,
@@ -47,7 +76,8 @@ class Charge:
                 f"this request costs {self.cost} credits and the key has {balance}; "
                 "top up with `moa keys top-up`",
             )
-        self.remaining = remaining
+        self.reservation = reservation
+        self.remaining = reservation.remaining
 
     def partial_charge(self) -> int:
         """The share of the price for the calls that finished before the work stopped."""
@@ -58,13 +88,14 @@ class Charge:
 
     async def settle(self, charged: int, status: str, usage: Usage | None = None) -> int:
         """Give back what was not charged and record the request; safe to call twice and
-        shielded from cancellation, so a client that hangs up cannot skip it."""
-        if self.settled:
+        shielded from cancellation, so a client that hangs up cannot skip it. ``charged``
+        afterwards says what was taken: less than asked only if this process stalled past
+        its lease and the key could not cover it (see ``moa.store.reservations``)."""
+        if self.settled or self.reservation is None:
             return self.remaining or 0
         self.settled = True
-        self.charged = charged
         usage = usage or Usage()
-        latency_ms = int((time.perf_counter() - self.started) * 1000)
+        latency_ms = elapsed_ms(self.started)
         record = UsageRecord(
             request_id=self.request_id,
             key_id=self.key.id,
@@ -79,9 +110,67 @@ class Charge:
             status=status,
         )
         with anyio.CancelScope(shield=True):
-            self.remaining = await self.store.settle(
-                self.key.id, self.cost, charged, request_id=self.request_id, record=record
-            )
+            settlement = await self.store.settle(self.reservation, charged, record=record)
+        self.charged, self.remaining = settlement.charged, settlement.remaining
         self.metrics.observe_request(self.route, self.strategy, status, latency_ms / 1000)
-        self.metrics.credits_charged.inc(charged)
-        return self.remaining or 0
+        self.metrics.credits_charged.inc(self.charged)
+        return self.remaining
+
+
+Final = DoneEvent | ChatAnswer | CompareAnswer | JudgeAnswer
+FINAL_TYPES = (DoneEvent, ChatAnswer, CompareAnswer, JudgeAnswer)
+
+
+async def metered(events: AsyncIterator[Any], charge: Charge) -> AsyncIterator[BaseModel]:
+    """The same events, with credits filled into the final one; errors become ErrorEvent."""
+    status = "cancelled"
+    async with contextlib.AsyncExitStack() as closing:
+        if charge.drain is not None:
+            events = await closing.enter_async_context(
+                contextlib.aclosing(charge.drain.guarded(events))
+            )
+        try:
+            async for event in events:
+                if isinstance(event, SourceEvent):
+                    _count(event, charge)
+                if isinstance(event, ErrorEvent):
+                    status = event.code
+                    await charge.settle(_charge_for_error(event.code, charge), status)
+                    yield event
+                    return
+                if isinstance(event, FINAL_TYPES):
+                    status = "ok"
+                    remaining = await charge.settle(charge.cost, status, event.usage)
+                    yield event.model_copy(
+                        update={"credits_charged": charge.charged, "credits_remaining": remaining}
+                    )
+                    return
+                yield event
+        except MoaError as exc:
+            status = exc.code
+            await charge.settle(_charge_for_error(exc.code, charge), status)
+            yield ErrorEvent(code=exc.code, message=exc.message)
+        except ShuttingDown:
+            status = SHUTTING_DOWN
+            await charge.settle(charge.partial_charge(), status)
+            yield ErrorEvent(code=SHUTTING_DOWN, message=MESSAGE)
+        finally:
+            if not charge.settled:
+                await charge.settle(charge.partial_charge(), status)
+
+
+def _count(event: SourceEvent, charge: Charge) -> None:
+    if event.status == "complete":
+        charge.completed_calls += 1
+    elif event.status == "failed":
+        charge.metrics.source_failed(event.model)
+
+
+def _charge_for_error(code: str, charge: Charge) -> int:
+    """Nothing produced, nothing charged: failures and invalid requests are refunded; a
+    timeout pays only for the calls that had finished."""
+    return charge.partial_charge() if code == "timeout" else 0
+
+
+def is_final(event: BaseModel) -> bool:
+    return isinstance(event, FINAL_TYPES)

@@ -1,5 +1,5 @@
 """What the server holds for its lifetime: settings, runtime, store, rate limits, metrics,
-in-flight counts."""
+in-flight counts, and the drain that ends its requests at shutdown."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Request
 
 from moa.config import Settings
 from moa.runtime import Runtime
+from moa.server.drain import Drain
 from moa.server.metrics import Metrics
 from moa.server.ratelimit import KeyInflight, RateLimits
 from moa.store import Store
@@ -22,6 +23,7 @@ class AppState:
     limits: RateLimits
     metrics: Metrics
     inflight: KeyInflight
+    drain: Drain | None = None
 
 
 def app_state(request: Request) -> AppState:

@@ -7,8 +7,9 @@ when several hosts share one database. Use :class:`Store`::
     key, plaintext = await store.create_key(credits=1000, name="alice")
 """
 
-from moa.store.facade import Store
 from moa.store.keys import ApiKey
+from moa.store.reservations import Reservation, Settlement
+from moa.store.store import Store
 from moa.store.usage import UsageRecord
 
-__all__ = ["ApiKey", "Store", "UsageRecord"]
+__all__ = ["ApiKey", "Reservation", "Settlement", "Store", "UsageRecord"]

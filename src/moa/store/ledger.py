@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moa.store.schema import api_keys, ledger_entries, utcnow
 
-EntryKind = Literal["create", "topup", "reserve", "refund"]
+#: ``charge`` is the rare late charge of a request whose reservation a reaper had already
+#: refunded (see :mod:`moa.store.reservations`); everything else reserves, then refunds.
+EntryKind = Literal["create", "topup", "reserve", "refund", "charge"]
 
 
 async def append_entry(
@@ -88,12 +90,12 @@ async def reserve(
 
     Returns the remaining balance, or None if the balance is too low or the key
     is revoked; the balance never goes negative. KeyError for an unknown key,
-    ValueError for ``credits <= 0``. The check and the subtraction are one
-    statement, so there is no window in which two reservations can both see
-    the same balance.
+    ValueError for ``credits < 0`` (a free route reserves 0: the key must still be
+    active). The check and the subtraction are one statement, so there is no
+    window in which two reservations can both see the same balance.
     """
-    if credits <= 0:
-        raise ValueError(f"reserved credits must be positive, got {credits}")
+    if credits < 0:
+        raise ValueError(f"reserved credits must not be negative, got {credits}")
     stmt = (
         update(api_keys)
         .where(
@@ -108,7 +110,10 @@ async def reserve(
     if row is None:
         await _require_key(conn, key_id)  # distinguish "no such key" from "refused"
         return None
-    await append_entry(conn, key_id=key_id, kind="reserve", amount=-credits, request_id=request_id)
+    if credits:
+        await append_entry(
+            conn, key_id=key_id, kind="reserve", amount=-credits, request_id=request_id
+        )
     return int(row[0])
 
 
@@ -136,6 +141,31 @@ async def settle(
         raise KeyError(f"unknown API key id: {key_id!r}")
     await append_entry(conn, key_id=key_id, kind="refund", amount=refund, request_id=request_id)
     return new_balance
+
+
+async def charge_at_most(
+    conn: AsyncConnection, key_id: str, credits: int, *, request_id: str | None = None
+) -> tuple[int, int]:
+    """Take up to ``credits`` without overdrawing; returns (taken, balance after).
+
+    Only for a request whose reservation is gone (a reaper refunded it while the request
+    still ran): what it owes is charged if the balance allows, else whatever is left.
+    """
+    balance = await _require_key(conn, key_id)
+    taken = min(credits, balance)
+    if taken <= 0:
+        return 0, balance
+    stmt = (
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.credits >= taken)
+        .values(credits=api_keys.c.credits - taken)
+        .returning(api_keys.c.credits)
+    )
+    row = (await conn.execute(stmt)).first()
+    if row is None:  # a concurrent writer spent it first (PostgreSQL); charge nothing
+        return 0, await _require_key(conn, key_id)
+    await append_entry(conn, key_id=key_id, kind="charge", amount=-taken, request_id=request_id)
+    return taken, int(row[0])
 
 
 async def balance(conn: AsyncConnection, key_id: str) -> int:

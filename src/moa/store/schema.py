@@ -5,6 +5,10 @@ hand-written statement (the credit reservation in particular must stay one
 atomic ``UPDATE ... RETURNING``), so an identity map and unit-of-work would only
 add overhead and hide the SQL that the concurrency guarantees depend on.
 
+The tables are created and changed by the migrations in :mod:`moa.store.migrations`
+(a test checks they build exactly what this module describes): changing a table here
+means adding a migration there.
+
 The same metadata is used on SQLite and PostgreSQL, so only portable types are
 used: timestamps go through :class:`UTCDateTime`, which stores UTC and always
 hands back timezone-aware values (SQLite has no timezone support of its own).
@@ -113,4 +117,24 @@ usage_records = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_usage_records_key_created", "key_id", "created_at"),
     Index("ix_usage_records_request_id", "request_id"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    # Credits held for one running request: a lease its process renews (``owner``,
+    # ``expires_at``). Settling deletes the row; a row whose lease ran out belongs to a
+    # process that died, and any server refunds it (see :mod:`moa.store.reservations`).
+    Column("id", String(40), primary_key=True),
+    Column("request_id", String(100), nullable=False),
+    Column("key_id", String(32), ForeignKey("api_keys.id"), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("owner", String(100), nullable=False),
+    Column("route", String(200), nullable=False),
+    Column("strategy", String(100), nullable=True),
+    Column("models", Text, nullable=False),  # JSON array, for the `interrupted` usage record
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_reservations_owner", "owner"),
+    Index("ix_reservations_expires_at", "expires_at"),
 )

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,9 +20,10 @@ from moa.store.schema import usage_records, utcnow
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UsageRecord:
-    """What one request consumed. ``status`` is e.g. "ok", "all_sources_failed",
-    "cancelled" or "error"; failed requests are recorded too, since they may
-    still have cost provider tokens."""
+    """What one request consumed. ``status`` is "ok", an error code (e.g.
+    "all_sources_failed", "timeout", "shutting_down"), "cancelled" (the client left) or
+    "interrupted" (its server process died; written by the server that refunded it).
+    Failed requests are recorded too, since they may still have cost provider tokens."""
 
     request_id: str
     key_id: str
@@ -98,3 +99,15 @@ async def recent_usage(conn: AsyncConnection, key_id: str, limit: int = 50) -> l
         .limit(limit)
     )
     return [_to_record(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def forget(conn: AsyncConnection, *, key_id: str, request_id: str, status: str) -> None:
+    """Delete the request's records with ``status``: a late settlement replaces the
+    ``interrupted`` record a reaper wrote, so a request keeps one record."""
+    await conn.execute(
+        delete(usage_records).where(
+            usage_records.c.key_id == key_id,
+            usage_records.c.request_id == request_id,
+            usage_records.c.status == status,
+        )
+    )

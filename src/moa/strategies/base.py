@@ -86,6 +86,16 @@ class Strategy(ABC):
     def refinement_layers(self, request: BlendRequest) -> int:
         return 0
 
+    def synthesis_calls(self, request: BlendRequest) -> int:
+        """Synthesizer calls when every source answers and nothing needs repair."""
+        return 1 if self.calls_synthesizer else 0
+
+    def planned_calls(self, request: BlendRequest) -> int:
+        """Every upstream call the blend plans: what a partial charge is a share of, and
+        what the docs promise one request can cost."""
+        layers = self.refinement_layers(request) + 1
+        return request.source_count * layers + self.synthesis_calls(request)
+
     def refine(
         self, request: BlendRequest, layer: int, previous: Sequence[Answer]
     ) -> list[SourcePlan]:

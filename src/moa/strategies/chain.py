@@ -17,6 +17,9 @@ from moa.types import BlendRequest
 class Chain(Strategy):
     name = "chain"
 
+    def synthesis_calls(self, request: BlendRequest) -> int:
+        return request.source_count  # one integration per answer after the first, one pass
+
     async def synthesize(
         self, request: BlendRequest, answers: Sequence[Answer], synth: Synthesizer
     ) -> Outcome:

@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from moa import prompts
+from moa.json_reply import extract_json_object
 from moa.strategies.base import Answer, Outcome, Strategy, Synthesizer, numbered, synthesis_messages
-from moa.structured import extract_json_object
 from moa.types import BlendRequest, CouncilResult, Message
 
 _POINTS = {"type": "array", "items": {"type": "string"}}

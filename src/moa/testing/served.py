@@ -3,7 +3,8 @@
 Tests and benchmarks talk to it over real HTTP, so SSE timing, disconnects and
 cancellation behave exactly as in production (an in-memory ASGI transport would only
 return once a stream ended). Several ``ServedApp``s on one database stand in for several
-server processes.
+server processes. ``stop()`` drains the app as SIGTERM does in ``moa serve``: requests in
+flight get ``[server] shutdown_grace_s`` to finish, then end with ``shutting_down``.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
         super().__init__(config)
         self._ready = ready
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        self.loop = asyncio.get_running_loop()
         await super().startup(sockets=sockets)  # type: ignore[arg-type]
         self._ready.set()
+
+    def exit(self) -> None:
+        self.should_exit = True
 
 
 class ServedApp:
@@ -33,12 +39,15 @@ class ServedApp:
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
         from moa.server.app import create_app
+        from moa.server.drain import Drain
 
         self.settings = settings
         self.host = host
         self.port = port
+        app = create_app(settings)
+        self._drain: Drain = app.state.drain
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             log_level="warning",
@@ -70,8 +79,15 @@ class ServedApp:
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        """Drain (as SIGTERM does), then stop; forced if the server does not end in time."""
+        try:
+            if self._server.started and self._server.loop is not None:
+                self._server.loop.call_soon_threadsafe(self._drain.start, self._server.exit)
+            else:
+                self._server.exit()
+        except RuntimeError:  # the loop has already closed
+            self._server.exit()
+        self._thread.join(timeout=self.settings.server.shutdown_grace_s + 10)
         if self._thread.is_alive():
             self._server.force_exit = True
             self._thread.join(timeout=5)

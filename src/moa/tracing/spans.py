@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from moa import __version__
 from moa.config import EngineConfig
 from moa.errors import CircuitOpen, ProviderError
 from moa.providers.registry import ProviderRegistry
@@ -30,18 +30,11 @@ Emit = Callable[[Event], None]
 SYNTHESIS_LAYER = -1
 
 
-def _moa_version() -> str:
-    try:
-        return version("moa")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0"
-
-
 class Tracing:
     """What the runtime holds when tracing is on: a tracer, the traced router, blend spans."""
 
     def __init__(self, provider: trace.TracerProvider) -> None:
-        self.tracer = provider.get_tracer("moa", _moa_version())
+        self.tracer = provider.get_tracer("moa", __version__)
 
     def router(
         self,

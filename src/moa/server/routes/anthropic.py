@@ -24,11 +24,11 @@ from moa.modes.chat import run_chat
 from moa.server.admission import admit_blend, admit_chat
 from moa.server.anthropic_wire import Answered, Reply, error_body, message, stream
 from moa.server.auth import AnthropicKey
+from moa.server.billing import metered
 from moa.server.compat import MoaFields, resolve
 from moa.server.errors import HTTP_CODES, ApiError, describe_validation
-from moa.server.metered import metered
 from moa.server.openapi import PAID, AnthropicErrorBody, error_responses
-from moa.server.respond import collect, until_disconnect
+from moa.server.replies import collect, until_disconnect
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
 from moa.types import BlendRequest, ErrorEvent, Message

@@ -15,9 +15,9 @@ from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
 from moa.server.admission import admit_blend, admit_chat, admit_compare, admit_judge
 from moa.server.auth import AuthenticatedKey
-from moa.server.metered import metered
+from moa.server.billing import metered
 from moa.server.openapi import FREE, PAID, error_responses
-from moa.server.respond import respond
+from moa.server.replies import respond
 from moa.server.state import app_state
 from moa.types import (
     STRATEGIES,

@@ -20,12 +20,12 @@ from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.server.admission import admit_blend, admit_chat
 from moa.server.auth import AuthenticatedKey
+from moa.server.billing import Final, metered
 from moa.server.compat import MoaFields, is_blend, resolve
 from moa.server.errors import ApiError
-from moa.server.metered import Final, metered
 from moa.server.openai_wire import Reply, chunks, completion
 from moa.server.openapi import FREE, PAID, error_responses
-from moa.server.respond import respond
+from moa.server.replies import respond
 from moa.server.sse import SSE_HEADERS, EventStreamResponse
 from moa.server.state import app_state
 from moa.types import STRATEGIES, BlendRequest, ChatAnswer, DoneEvent, Message

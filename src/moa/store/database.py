@@ -1,4 +1,4 @@
-"""Engine construction: per-backend connection settings and table creation.
+"""The database: connections with per-backend settings, and schema migrations.
 
 SQLite is the zero-setup default and PostgreSQL the option for several server
 hosts. Both must give the same guarantee for the credit ledger: concurrent
@@ -19,6 +19,8 @@ writers never interleave inside one transaction's read-modify-write.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -28,14 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.schema import CreateSchema
 
-from moa.store.schema import metadata
+from moa.store import migrations
 
 #: Execution option naming the SQLite ``BEGIN`` mode (IMMEDIATE unless overridden).
 SQLITE_BEGIN_OPTION = "moa_sqlite_begin"
 #: How long (ms) a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: Arbitrary constant key for the advisory lock that serialises schema creation
-#: on PostgreSQL ("moa" in ASCII), so several processes can start at once.
+#: Arbitrary constant key for the advisory lock that serialises migrations on
+#: PostgreSQL ("moa" in ASCII), so several processes can start at once.
 _PG_DDL_LOCK_KEY = 0x6D6F61
 
 
@@ -88,6 +90,17 @@ def make_engine(database_url: str, *, schema: str | None = None) -> AsyncEngine:
     return engine
 
 
+async def make_directory(engine: AsyncEngine) -> None:
+    """Create a SQLite file's directory on first use (the default one is in the user data
+    directory, which may not exist yet), private to the user since keys live in it."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return
+    if not database.startswith("file:"):
+        directory = Path(database).parent
+        await asyncio.to_thread(directory.mkdir, mode=0o700, parents=True, exist_ok=True)
+
+
 def reader(engine: AsyncEngine) -> AsyncEngine:
     """A view of ``engine`` for read-only transactions (same connection pool).
 
@@ -97,16 +110,18 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
 
 
-async def create_tables(engine: AsyncEngine, *, schema: str | None = None) -> None:
-    """Create missing tables; safe when several processes start concurrently.
+async def migrate(engine: AsyncEngine, *, schema: str | None = None) -> None:
+    """Bring the tables to the newest migration; safe when several processes start at once.
 
-    ``create_all`` checks then creates, which races between processes. On
-    SQLite the surrounding ``BEGIN IMMEDIATE`` transaction already serialises
-    it (DDL is transactional there); on PostgreSQL an advisory lock does.
+    Checking the version and then migrating races between processes, so both run under
+    one lock: on SQLite the surrounding ``BEGIN IMMEDIATE`` transaction (DDL is
+    transactional there), on PostgreSQL an advisory lock held until commit.
     """
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK_KEY})
             if schema is not None:
                 await conn.execute(CreateSchema(schema, if_not_exists=True))
-        await conn.run_sync(metadata.create_all)
+        if await conn.run_sync(migrations.current_revision, schema) != migrations.HEAD:
+            revisions = await asyncio.to_thread(migrations.load_revisions)
+            await conn.run_sync(migrations.upgrade, revisions, schema)

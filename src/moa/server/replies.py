@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from moa.errors import http_status
+from moa.server.billing import FINAL_TYPES, Final
 from moa.server.errors import error_response
-from moa.server.metered import FINAL_TYPES, Final
 from moa.server.sse import sse_response
 from moa.types import ChunkEvent, DoneEvent, ErrorEvent
 

@@ -72,7 +72,9 @@ def _timed(name: str, work: Work) -> dict[str, Any]:
     return result
 
 
-def _http_scenarios(plan: Plan, only: list[str], out: Path) -> dict[str, Any]:
+def _http_scenarios(
+    plan: Plan, only: list[str], out: Path, baseline: str | None = None
+) -> dict[str, Any]:
     """The scenarios that need the upstream and moa's server, in one Lab."""
     from bench.scenarios import memory, overhead, peers, stragglers, throughput, timeline
     from bench.servers import Lab
@@ -90,7 +92,9 @@ def _http_scenarios(plan: Plan, only: list[str], out: Path) -> dict[str, Any]:
         lab = Lab(Path(tmp))
         try:
             for name in (n for n in (PEERS, *SCENARIOS) if n in only and n in modules):
-                results[name] = _timed(name, functools.partial(modules[name].run, lab, plan))
+                extra = {"baseline": baseline} if name == PEERS else {}
+                work = functools.partial(modules[name].run, lab, plan, **extra)
+                results[name] = _timed(name, work)
         finally:
             lab.close()
             logs = out / "logs"
@@ -125,6 +129,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="chat and MoA beside LiteLLM and optillm (installed under bench/.peers)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="with --peers: also run moa as of git REF, in turns with the working tree",
+    )
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(args_list)
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {}
     if "local" in only:  # first, while no server shares the cores
         results["local"] = _timed("local", lambda: local.run(plan))
-    results |= _http_scenarios(plan, only, args.out)
+    results |= _http_scenarios(plan, only, args.out, args.baseline)
     meta["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     meta["wall_s"] = round(time.perf_counter() - started, 1)
     meta["loadavg_at_end"] = list(os.getloadavg())

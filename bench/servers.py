@@ -162,6 +162,11 @@ def create_key(config: Path) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def moa_serve_args(config: Path, port: int, workers: int) -> list[str]:
+    where = ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return ["serve", "--config", str(config), *where]
+
+
 def start_moa(
     config: Path, workers: int, log_dir: Path, gc_log: Path | None = None
 ) -> tuple[Child, str]:
@@ -169,8 +174,7 @@ def start_moa(
     With ``gc_log`` (one worker only: it watches the process it runs in), the server runs
     under ``bench/gcwatch.py``, which records its garbage-collection pauses there."""
     port = free_port()
-    args = ["serve", "--config", str(config), "--host", HOST, "--port", str(port)]
-    args += ["--workers", str(workers)]
+    args = moa_serve_args(config, port, workers)
     argv = moa_argv(*args)
     if gc_log is not None and workers == 1:
         argv = [sys.executable, str(GCWATCH), str(gc_log), "--", "moa.cli:main", *args]

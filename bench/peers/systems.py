@@ -16,7 +16,11 @@ under ``bench/gcwatch.py``, so its garbage-collection pauses are recorded the sa
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import subprocess
+import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.servers import GCWATCH, HOST, Child, free_port
+from bench.servers import GCWATCH, HOST, Child, free_port, moa_serve_args
 
 START_TIMEOUT_S = 120.0  # LiteLLM's proxy imports for ~20 s on a busy 2-core machine
 LITELLM_KEY = "sk-bench-master-key"
@@ -83,6 +87,41 @@ def moa(url: str, key: str, child: Child, gc_log: Path | None) -> System:
         moa_url=f"{url}/api/v1/blend",
         moa_body=blend,
     )
+
+
+def start_moa_at(ref: str, config: Path, key: str, workdir: Path) -> System:
+    """moa as it was at git ``ref`` (``--baseline REF``): its ``src/`` exported with ``git
+    archive`` and put first on ``PYTHONPATH``, in this environment, on the same config,
+    database and key. uvloop and httptools are hidden from it when that commit's
+    pyproject.toml does not ask for them, as a plain install of it would lack them, so
+    the turn measures what the commit shipped. Before and after in one run, in turns."""
+    root = workdir / f"moa-at-{ref.replace('/', '-')}"
+    root.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "src", "pyproject.toml"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(root, filter="data")
+    paths = [str(root / "src")]
+    if "uvloop" not in (root / "pyproject.toml").read_text():
+        hidden = root / "hidden"
+        hidden.mkdir(exist_ok=True)
+        for name in ("uvloop", "httptools"):
+            (hidden / f"{name}.py").write_text(f"raise ImportError('{name} hidden')\n")
+        paths.append(str(hidden))
+    port = free_port()
+    log = workdir / f"moa-at-{ref}-gc.log"
+    args = moa_serve_args(config, port, workers=1)
+    argv = gcwatch_argv(sys.executable, log, "moa.cli:main", *args)
+    url = f"http://{HOST}:{port}"
+    env = {"PYTHONPATH": os.pathsep.join(paths)}
+    child = _start(f"moa-at-{ref}", argv, workdir, env, f"{url}/healthz")
+    system = moa(url, key, child, log)
+    system.name = f"moa@{ref}"
+    return system
 
 
 def start_litellm(python: Path, upstream_url: str, workdir: Path) -> System:

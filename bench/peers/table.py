@@ -95,10 +95,11 @@ def moa_table(doc: Doc) -> str:
     rows = []
     for name, row in at1.items():
         loaded = at16.get(name, {})
+        moa = name.startswith("moa")
         rows.append(
             [
-                "moa self_moa, 3 samples" if name == "moa" else f"{name} moa approach",
-                _ms(ideal.get(f"moa:{name}"), 0),
+                f"{name} self_moa, 3 samples" if moa else f"{name} moa approach",
+                _ms(ideal.get("moa:moa" if moa else f"moa:{name}"), 0),
                 _ms(row["latency_s"].get("p50")),
                 row["ratio_to_ideal"].get("p50"),
                 loaded.get("per_s"),

@@ -15,6 +15,7 @@ order rotated between repetitions, so a noisy neighbour hits all systems alike.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -99,7 +100,8 @@ def _aggregate(system: System, cell: Cell, segments: list[Segment]) -> dict[str,
     elapsed = sum(r.elapsed_s for r in results)
     server_cpu = sum(s["cpu"].get("server_cpu_s", 0.0) for s in segments)
     loadgen_cpu = sum(s["cpu"]["loadgen_cpu_s"] for s in segments)
-    ideal = IDEAL_S["chat"] if cell.scenario == "chat" else IDEAL_S.get(f"moa:{system.name}")
+    kind = "moa" if system.name.startswith("moa") else system.name  # moa@REF too
+    ideal = IDEAL_S["chat"] if cell.scenario == "chat" else IDEAL_S.get(f"moa:{kind}")
     row: dict[str, Any] = {
         "n": len(ok) + len(errors),
         "errors": len(errors),
@@ -153,9 +155,13 @@ def _start_peers(lab: Lab) -> tuple[list[System], dict[str, str]]:
     return started, missing
 
 
-async def run(lab: Lab, plan: Plan) -> dict[str, Any]:
+async def run(lab: Lab, plan: Plan, baseline: str | None = None) -> dict[str, Any]:
+    """``baseline``: a git ref whose moa runs too, in turns with this one."""
     server = await asyncio.to_thread(lab.moa, 1, fresh=True)
     peers, missing = await asyncio.to_thread(_start_peers, lab)
+    if baseline:
+        start = functools.partial(systems.start_moa_at, baseline, lab.config, lab.key)
+        peers.insert(0, await asyncio.to_thread(start, lab.workdir))
     moa = systems.moa(lab.moa_url, lab.key, server, lab.moa_gc_log)
     lineup = [systems.direct(lab.upstream_url), moa, *peers]
     up = Upstream(lab.upstream_url)
@@ -173,6 +179,7 @@ async def run(lab: Lab, plan: Plan) -> dict[str, Any]:
             await asyncio.to_thread(peer.stop)
     return {
         "versions": {p.name: p.version for p in envs.PEERS.values() if p.name not in missing},
+        "baseline": baseline,
         "unavailable": missing,
         "chat_upstream_ms": CHAT_MS,
         "moa_upstream_ms": MOA_MS,

@@ -73,7 +73,7 @@ def _timed(name: str, work: Work) -> dict[str, Any]:
 
 
 def _http_scenarios(
-    plan: Plan, only: list[str], out: Path, baseline: str | None = None
+    plan: Plan, only: list[str], out: Path, peers: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The scenarios that need the upstream and moa's server, in one Lab."""
     from bench.scenarios import memory, overhead, peers, stragglers, throughput, timeline
@@ -92,7 +92,7 @@ def _http_scenarios(
         lab = Lab(Path(tmp))
         try:
             for name in (n for n in (PEERS, *SCENARIOS) if n in only and n in modules):
-                extra = {"baseline": baseline} if name == PEERS else {}
+                extra = (peers or {}) if name == PEERS else {}
                 work = functools.partial(modules[name].run, lab, plan, **extra)
                 results[name] = _timed(name, work)
         finally:
@@ -132,7 +132,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--baseline",
         metavar="REF",
-        help="with --peers: also run moa as of git REF, in turns with the working tree",
+        action="append",
+        default=[],
+        help="with --peers: also run moa as of git REF, in turns with the working tree "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--moa-only",
+        action="store_true",
+        help="with --peers: leave LiteLLM and optillm out (moa, its baselines, direct)",
     )
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -145,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {}
     if "local" in only:  # first, while no server shares the cores
         results["local"] = _timed("local", lambda: local.run(plan))
-    results |= _http_scenarios(plan, only, args.out, args.baseline)
+    peers = {"baselines": args.baseline, "with_peers": not args.moa_only}
+    results |= _http_scenarios(plan, only, args.out, peers)
     meta["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     meta["wall_s"] = round(time.perf_counter() - started, 1)
     meta["loadavg_at_end"] = list(os.getloadavg())

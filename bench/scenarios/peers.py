@@ -18,6 +18,7 @@ import asyncio
 import functools
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,7 @@ def _aggregate(system: System, cell: Cell, segments: list[Segment]) -> dict[str,
     if system.gc_log is not None:
         pauses = [gcwatch.read(str(system.gc_log), *s["window"]) for s in segments]
         row["gc_max_pause_ms"] = max(p.get("max_ms", 0.0) for p in pauses)
+        row["gc_max_pause_cpu_ms"] = max(p.get("max_cpu_ms", 0.0) for p in pauses)
         row["gc_pauses_over_20ms"] = sum(p.get("over_20ms", 0) for p in pauses)
     return row
 
@@ -155,13 +157,15 @@ def _start_peers(lab: Lab) -> tuple[list[System], dict[str, str]]:
     return started, missing
 
 
-async def run(lab: Lab, plan: Plan, baseline: str | None = None) -> dict[str, Any]:
-    """``baseline``: a git ref whose moa runs too, in turns with this one."""
+async def run(
+    lab: Lab, plan: Plan, baselines: Sequence[str] = (), with_peers: bool = True
+) -> dict[str, Any]:
+    """``baselines``: git refs whose moa runs too, in turns with this one."""
     server = await asyncio.to_thread(lab.moa, 1, fresh=True)
-    peers, missing = await asyncio.to_thread(_start_peers, lab)
-    if baseline:
-        start = functools.partial(systems.start_moa_at, baseline, lab.config, lab.key)
-        peers.insert(0, await asyncio.to_thread(start, lab.workdir))
+    peers, missing = await asyncio.to_thread(_start_peers, lab) if with_peers else ([], {})
+    for index, ref in enumerate(baselines):
+        start = functools.partial(systems.start_moa_at, ref, lab.config, lab.key)
+        peers.insert(index, await asyncio.to_thread(start, lab.workdir))
     moa = systems.moa(lab.moa_url, lab.key, server, lab.moa_gc_log)
     lineup = [systems.direct(lab.upstream_url), moa, *peers]
     up = Upstream(lab.upstream_url)
@@ -178,8 +182,10 @@ async def run(lab: Lab, plan: Plan, baseline: str | None = None) -> dict[str, An
         for peer in peers:
             await asyncio.to_thread(peer.stop)
     return {
-        "versions": {p.name: p.version for p in envs.PEERS.values() if p.name not in missing},
-        "baseline": baseline,
+        "versions": {
+            p.name: p.version for p in envs.PEERS.values() if with_peers and p.name not in missing
+        },
+        "baselines": list(baselines),
         "unavailable": missing,
         "chat_upstream_ms": CHAT_MS,
         "moa_upstream_ms": MOA_MS,

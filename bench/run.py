@@ -73,7 +73,7 @@ def _timed(name: str, work: Work) -> dict[str, Any]:
 
 
 def _http_scenarios(
-    plan: Plan, only: list[str], out: Path, peers: dict[str, Any] | None = None
+    plan: Plan, only: list[str], out: Path, peer_options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The scenarios that need the upstream and moa's server, in one Lab."""
     from bench.scenarios import memory, overhead, peers, stragglers, throughput, timeline
@@ -92,7 +92,7 @@ def _http_scenarios(
         lab = Lab(Path(tmp))
         try:
             for name in (n for n in (PEERS, *SCENARIOS) if n in only and n in modules):
-                extra = (peers or {}) if name == PEERS else {}
+                extra = (peer_options or {}) if name == PEERS else {}
                 work = functools.partial(modules[name].run, lab, plan, **extra)
                 results[name] = _timed(name, work)
         finally:

@@ -89,6 +89,36 @@ def ratios_table(doc: Doc) -> str:
     return _table(head, body)
 
 
+def targets_table(doc: Doc) -> str:
+    """Issue 12's chat targets, read from this run: moa's row, and LiteLLM's for the two
+    targets stated relative to it."""
+    rows = {r["system"]: r for r in chat_rows(doc)}
+    moa, litellm = rows.get("moa", {}), rows.get("litellm", {})
+    rps_ratio = _ratio(moa.get("per_s"), litellm.get("per_s"))
+    p99_ratio = _ratio(moa.get("p99_ms"), litellm.get("p99_ms"))
+    checks = [
+        ("chat: added p50 at c=1", "<= 2 ms", moa.get("added_ms"), 2.0, True),
+        ("chat: server CPU per request (c=32)", "<= 1.5 ms", moa.get("cpu_ms"), 1.5, True),
+        (
+            "chat: CPU per request, a new connection each",
+            "<= 2.5 ms",
+            moa.get("cpu_ms_new_connection"),
+            2.5,
+            True,
+        ),
+        ("chat: requests/s at c=32, moa / LiteLLM", ">= 2x", rps_ratio, 2.0, False),
+        ("chat: p99 at c=32, moa / LiteLLM", "< 1x", p99_ratio, 1.0, True),
+        ("longest GC pause at c=32 (ms)", "<= 20 ms", moa.get("gc_max_pause_ms"), 20.0, True),
+    ]
+    body = []
+    for label, goal, value, limit, at_most in checks:
+        verdict = "not measured" if value is None else "met"
+        if value is not None and (value > limit if at_most else value < limit):
+            verdict = "**missed**"
+        body.append([label, goal, value, verdict])
+    return _table(["target", "goal", "measured", "verdict"], body)
+
+
 def moa_table(doc: Doc) -> str:
     at1, at16 = _cell(doc, "moa_c1"), _cell(doc, "moa_c16")
     ideal = doc["peers"]["ideal_s"]
@@ -126,6 +156,8 @@ def render(doc: Doc) -> str:
         f"{meta['machine']['cpus']} cores; peers: {versions}; {peers['reps']} turn(s) per "
         f"system per cell, order rotated; load average {load[0]:.2f} at start, "
         f"{load[1]:.2f} at end (other processes share the machine).",
+        "",
+        targets_table(doc),
         "",
         f"**Chat** (one model, JSON, upstream {peers['chat_upstream_ms']:g} ms; "
         "added = p50 minus the direct call's p50)",

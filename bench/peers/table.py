@@ -51,6 +51,7 @@ def chat_rows(doc: Doc) -> list[dict[str, Any]]:
                 "p99_ms": _ms(loaded.get("latency_s", {}).get("p99")),
                 "gc_max_pause_ms": loaded.get("gc_max_pause_ms"),
                 "errors": row["errors"] + loaded.get("errors", 0),
+                "gc_max_pause_cpu_ms": loaded.get("gc_max_pause_cpu_ms"),
             }
         )
     return rows
@@ -59,9 +60,22 @@ def chat_rows(doc: Doc) -> list[dict[str, Any]]:
 def chat_table(doc: Doc) -> str:
     head = ["system", "added p50 at c=1 (ms)", "p50 / ideal at c=1"]
     head += ["server CPU ms/request (c=32)", "CPU ms/request, new connection each"]
-    head += ["requests/s at c=32 (ideal 640)", "p99 at c=32 (ms)", "longest GC pause (ms)"]
-    head += ["errors"]
-    return _table(head, [list(r.values())[:9] for r in chat_rows(doc)])
+    head += ["requests/s at c=32 (ideal 640)", "p99 at c=32 (ms)"]
+    head += ["longest GC pause at c=32, wall (longest CPU) ms", "errors"]
+    rows = []
+    for r in chat_rows(doc):
+        cells = list(r.values())[:9]
+        cells[7] = _pause(r["gc_max_pause_ms"], r["gc_max_pause_cpu_ms"])
+        rows.append(cells)
+    return _table(head, rows)
+
+
+def _pause(wall: float | None, cpu: float | None) -> str | None:
+    """A pause as clients saw it, and the collection's own CPU time: on a busy machine
+    the difference is the process waiting for a core, not the collector."""
+    if wall is None:
+        return None
+    return f"{wall:g}" if cpu is None else f"{wall:g} ({cpu:g})"
 
 
 def ratios_table(doc: Doc) -> str:
@@ -108,7 +122,14 @@ def targets_table(doc: Doc) -> str:
         ),
         ("chat: requests/s at c=32, moa / LiteLLM", ">= 2x", rps_ratio, 2.0, False),
         ("chat: p99 at c=32, moa / LiteLLM", "< 1x", p99_ratio, 1.0, True),
-        ("longest GC pause at c=32 (ms)", "<= 20 ms", moa.get("gc_max_pause_ms"), 20.0, True),
+        ("longest GC pause at c=32, wall", "<= 20 ms", moa.get("gc_max_pause_ms"), 20.0, True),
+        (
+            "longest GC pause at c=32, the collection's CPU",
+            "<= 20 ms",
+            moa.get("gc_max_pause_cpu_ms"),
+            20.0,
+            True,
+        ),
     ]
     body = []
     for label, goal, value, limit, at_most in checks:
@@ -135,13 +156,13 @@ def moa_table(doc: Doc) -> str:
                 loaded.get("per_s"),
                 _ms(loaded.get("latency_s", {}).get("p99")),
                 loaded.get("server_cpu_ms"),
-                loaded.get("gc_max_pause_ms"),
+                _pause(loaded.get("gc_max_pause_ms"), loaded.get("gc_max_pause_cpu_ms")),
                 row["errors"] + loaded.get("errors", 0),
             ]
         )
     head = ["MoA (200 ms upstream)", "ideal (ms)", "p50 at c=1 (ms)", "p50 / ideal"]
     head += ["requests/s at c=16", "p99 at c=16 (ms)", "server CPU ms/request (c=16)"]
-    head += ["longest GC pause (ms)", "errors"]
+    head += ["longest GC pause, wall (longest CPU) ms", "errors"]
     return _table(head, rows)
 
 

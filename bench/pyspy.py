@@ -74,15 +74,15 @@ def _library(path: str) -> str:
 ACTIVITIES = (  # first match wins, so narrower activities come first
     ("credits: settle + usage record", ("Charge.settle",)),
     ("admission: auth, rate limits, reserve", ("admit (", "authenticated (")),
-    ("upstream transport (httpx2/httpcore2)", ("(httpcore2/", "(httpx2/")),
+    ("upstream transport (aiohttp; httpx2/httpcore2)", ("(aiohttp/", "(httpcore2/", "(httpx2/")),
     ("openai SDK: parse replies", ("_process_response", "AsyncStream", "construct_type")),
     ("openai SDK: build requests", ("AsyncCompletions.create",)),
     ("SSE encoding", ("(moa/server/sse.py",)),
     ("request parsing + validation", ("solve_dependencies", "request_body_to_args")),
-    ("response rendering", ("respond (", "_collect (", "JSONResponse")),
+    ("response rendering", ("respond (", "_collect (", "JSONResponse", "(moa/server/replies")),
     ("engine, strategies, routing", ("(moa/engine", "(moa/strateg", "(moa/routing", "(moa/str")),
-    ("uvicorn + h11", ("(uvicorn/", "(h11/")),
     ("SQLite, other", ("(aiosqlite/", "(sqlalchemy/")),
+    ("HTTP server (uvicorn: httptools or h11), ASGI, event loop", ("(uvicorn/", "(h11/")),
 )
 
 

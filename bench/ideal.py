@@ -56,7 +56,7 @@ def synth_content(strategy: str) -> str:
 
 
 def shape(strategy: str, sources: int) -> Shape:
-    """Each strategy's call graph, as DESIGN.md defines it (moa with layers=1)."""
+    """Each strategy's call graph, as docs/strategies.md defines it (moa with layers=1)."""
     if strategy == "council":
         return Shape(layers=1, sequential=0, final_streams=False, first_shown_token=0)
     if strategy == "best_of":

@@ -15,9 +15,8 @@ from contextlib import aclosing
 from typing import Any
 
 from moa.errors import MoaError, ProviderError, RequestFailed
-from moa.providers.base import elapsed_ms
+from moa.providers.base import CallOptions, Completion, elapsed_ms
 from moa.references import FenceFilter, strip_fences
-from moa.routing.router import CallOptions, Routed
 from moa.runtime import Runtime
 from moa.sources import Called, Sources
 from moa.strategies import get_strategy
@@ -70,12 +69,12 @@ class _Synth:
             top_p=request.top_p,
         )
 
-    def _account(self, routed: Routed) -> None:
+    def _account(self, routed: Completion) -> None:
         self.model = routed.model
-        self.finish_reason = routed.completion.finish_reason
-        self.usage = self.usage + routed.completion.usage
-        self.latency_ms += routed.completion.latency_ms
-        self._blend.sources.spent(routed.model, routed.completion.usage)
+        self.finish_reason = routed.finish_reason
+        self.usage = self.usage + routed.usage
+        self.latency_ms += routed.latency_ms
+        self._blend.sources.spent(routed.model, routed.usage)
 
     async def complete(
         self, messages: Sequence[Message], *, response_format: dict[str, Any] | None = None
@@ -87,7 +86,7 @@ class _Synth:
             layer=-1,
         )
         self._account(routed)
-        return strip_fences(routed.completion.text)
+        return strip_fences(routed.text)
 
     async def stream(self, messages: Sequence[Message], shown: DeltaFilter | None = None) -> str:
         router = self._blend.runtime.router
@@ -97,11 +96,11 @@ class _Synth:
         fences = FenceFilter()
         async with aclosing(streaming) as pieces:
             async for piece in pieces:
-                if isinstance(piece, Routed):
+                if isinstance(piece, Completion):
                     self._account(piece)
                     tail = fences.flush()
                     self.show(shown(tail) if shown and tail else tail)
-                    return strip_fences(piece.completion.text)
+                    return strip_fences(piece.text)
                 text = fences(piece)
                 self.show(shown(text) if shown and text else text)
         raise ProviderError("synthesis stream ended without an answer", model=self.model)

@@ -84,7 +84,7 @@ MOA_AGGREGATE = (
 )
 
 # Why: self_moa gets diversity from one model by giving each sample a different focus
-# (DESIGN.md fixes the order) and a different temperature.
+# (docs/strategies.md fixes the order) and a different temperature.
 SELF_MOA_AGENTS: tuple[str, ...] = (
     "Focus on precision and technical accuracy: get every fact, number and term exactly right.",
     "Focus on practical, real-world examples that show how the answer applies.",

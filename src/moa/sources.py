@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from moa.errors import CircuitOpen, ProviderError
-from moa.providers.base import elapsed_ms
-from moa.routing.router import CallOptions, Routed, with_timeout
+from moa.providers.base import CallOptions, Completion, elapsed_ms
+from moa.routing.router import with_timeout
 from moa.runtime import Runtime
 from moa.strategies.base import Answer, SourcePlan
 from moa.types import (
@@ -162,24 +162,24 @@ class Sources:
             return self.ended(
                 plan, layer, status, error, started, calls=0 if skipped else 1, report=report
             )
-        self.spent(routed.model, routed.completion.usage)
+        self.spent(routed.model, routed.usage)
         called = Called(
             plan=plan,
             layer=layer,
             status="complete",
             model=routed.model,
             latency_ms=elapsed_ms(started),
-            text=routed.completion.text,
+            text=routed.text,
             first_token_ms=first_token,
-            usage=routed.completion.usage,
-            finish_reason=routed.completion.finish_reason,
+            usage=routed.usage,
+            finish_reason=routed.finish_reason,
         )
         self._report(called, report)
         return called
 
     async def _streamed(
         self, plan: SourcePlan, layer: int, options: CallOptions, started: float
-    ) -> tuple[Routed, int | None]:
+    ) -> tuple[Completion, int | None]:
         """Stream a call's text as deltas naming the model that is answering (a fallback's
         once the route has failed over); the routed completion and its first-token time."""
         answering = plan.spec.model
@@ -193,7 +193,7 @@ class Sources:
         streaming = self.runtime.router.stream(plan.spec, options, on_route=on_route, layer=layer)
         async with aclosing(streaming) as pieces:
             async for piece in pieces:
-                if isinstance(piece, Routed):
+                if isinstance(piece, Completion):
                     return piece, first_token
                 first_token = elapsed_ms(started) if first_token is None else first_token
                 self.emit(DeltaEvent(model=answering, content=piece, index=plan.index))

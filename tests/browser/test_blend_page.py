@@ -87,8 +87,19 @@ def test_a_server_that_goes_away_mid_answer_is_reported(
     open_playground(page, moa)
     run_blend(page)
     upstream.wait_for(lambda: len(upstream.requests) == 2, within=30)
-    moa.app.stop()
+    moa.app.kill()
     expect(page.get_by_role("alert")).to_contain_text("connection to the moa server was lost")
+
+
+def test_a_server_that_shuts_down_mid_answer_says_so(
+    page: Page, moa: Playground, upstream: ScriptedUpstream
+) -> None:
+    upstream.set_default(stall=True)
+    open_playground(page, moa)
+    run_blend(page)
+    upstream.wait_for(lambda: len(upstream.requests) == 2, within=30)
+    moa.app.stop()
+    expect(page.get_by_role("alert")).to_contain_text("shutting_down")
 
 
 def test_html_in_an_answer_is_shown_as_text_and_never_runs(

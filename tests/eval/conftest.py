@@ -3,10 +3,9 @@ on known tasks, so every system's accuracy is known before the eval runs."""
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,18 +60,6 @@ def right_on(questions: set[int], wrong_by: int) -> Callable[[dict[str, Any]], s
 ALPHA = set(range(6))
 BETA = {0, 1, 2, 6, 7, 8}
 GAMMA = set(range(3, 10))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def frozen_heap() -> Iterator[None]:
-    """A full garbage collection of everything imported (SDKs, pydantic schemas) pauses the
-    loop for 100-400 ms on a busy machine, and an eval creates garbage enough to trigger
-    one; the blocking-call check would blame the code under test. Freeze the heap as it is
-    now so collections scan only what the tests create."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ QUESTION = "What is the capital of France?"
 USER = [{"role": "user", "content": QUESTION}]
 PAIR = ["fake/alpha", "fake/beta"]
 
-# DESIGN.md, "Non-streaming answer", field by field.
+# docs/api.md, the blend answer, field by field.
 ANSWER_FIELDS = {
     "id",
     "strategy",

@@ -154,14 +154,24 @@ async def test_max_tokens_and_temperature_reach_the_synthesizer(
     assert synthesis.temperature == 0.3
 
 
-async def test_an_answer_that_used_the_whole_budget_stops_for_max_tokens(
+async def test_an_answer_cut_at_its_budget_stops_for_max_tokens(
+    claude: anthropic.AsyncAnthropic, upstream: ScriptedUpstream
+) -> None:
+    upstream.script("synth", content="one two three four five six seven eight")
+    reply = await claude.messages.create(
+        model="moa/consensus", max_tokens=5, messages=USER, extra_body=BLEND
+    )
+    assert reply.stop_reason == "max_tokens"
+
+
+async def test_an_answer_that_ends_exactly_at_its_budget_ends_its_turn(
     claude: anthropic.AsyncAnthropic, upstream: ScriptedUpstream
 ) -> None:
     upstream.script("synth", content="one two three four five")
     reply = await claude.messages.create(
         model="moa/consensus", max_tokens=5, messages=USER, extra_body=BLEND
     )
-    assert reply.stop_reason == "max_tokens"
+    assert reply.stop_reason == "end_turn"
 
 
 async def test_a_stop_sequence_cuts_the_answer_and_is_reported(
@@ -351,3 +361,17 @@ def test_a_tool_that_only_speaks_anthropic_uses_blends_through_anthropic_base_ur
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ANSWER
+
+
+async def test_more_stop_sequences_than_moa_takes_is_a_400_naming_them(
+    claude: anthropic.AsyncAnthropic,
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        await claude.messages.create(
+            model="moa/consensus",
+            max_tokens=16,
+            messages=USER,
+            stop_sequences=["a", "b", "c", "d", "e"],
+            extra_body=BLEND,
+        )
+    assert "stop_sequences" in str(refused.value)

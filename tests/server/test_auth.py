@@ -15,7 +15,7 @@ from moa.testing.served import ServedApp
 from tests.server.helpers import blend_body, error_of
 
 PUBLIC_ROUTES = ["/healthz", "/metrics", "/", "/openapi.json", "/docs"]
-# The routes DESIGN.md lists; the test below also picks up any route added later.
+# The routes docs/api.md lists; the test below also picks up any route added later.
 KNOWN_PRIVATE = {
     ("POST", "/api/v1/blend"),
     ("POST", "/api/v1/compare"),

@@ -1,4 +1,4 @@
-"""POST /api/v1/blend without streaming: the answer object of DESIGN.md."""
+"""POST /api/v1/blend without streaming: the answer object of docs/api.md."""
 
 from __future__ import annotations
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from moa.testing import ScriptedUpstream
-from tests.server.conftest import sse_events
+from tests.server.conftest import Deployment, sse_events
 from tests.server.helpers import PAIR, USER, error_of
 
 SHORT, LONG = "Paris.", "Paris is the capital and largest city of France."
@@ -216,3 +217,41 @@ async def test_a_judge_takes_two_to_four_contestants(client: httpx.AsyncClient, 
     assert error["code"] == "invalid_request"
     assert "contestants" in error["message"]
     assert "2-4" in error["message"]
+
+
+async def test_a_json_chat_asks_the_upstream_for_a_whole_answer_and_a_stream_streams(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    body = {"model": "fake/alpha", "messages": USER}
+    await client.post("/api/v1/chat", json=body)
+    await client.post("/api/v1/chat", json={**body, "stream": True})
+    assert [call.stream for call in upstream.calls("alpha")] == [False, True]
+
+
+@pytest.mark.parametrize("route", ["/api/v1/chat", "/api/v1/compare", "/api/v1/judge"])
+async def test_a_mode_timeout_below_the_floor_is_refused(
+    deploy: Callable[..., Awaitable[Deployment]], upstream: ScriptedUpstream, route: str
+) -> None:
+    moa = await deploy(engine={"min_timeout_s": 1.0})
+    bodies: dict[str, dict[str, Any]] = {
+        "/api/v1/chat": {"model": "fake/alpha"},
+        "/api/v1/compare": {"models": PAIR},
+        "/api/v1/judge": {"contestants": PAIR, "judge": "fake/judge"},
+    }
+    response = await moa.client.post(
+        route, json={**bodies[route], "messages": USER, "timeout_s": 0.01}
+    )
+    assert response.status_code == 400
+    assert error_of(response)["message"].startswith("timeout_s: must be at least 1 s")
+    assert upstream.requests == []
+
+
+async def test_a_mode_past_its_deadline_is_504_timeout(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.script("alpha", stall=True)
+    response = await client.post(
+        "/api/v1/chat", json={"model": "fake/alpha", "messages": USER, "timeout_s": 0.3}
+    )
+    assert response.status_code == 504
+    assert error_of(response)["code"] == "timeout"

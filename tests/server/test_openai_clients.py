@@ -183,3 +183,22 @@ async def test_langchain_chat_openai_invokes_and_streams_a_blend(served: Any, ap
     assert "".join(str(p.content) for p in pieces) == "Paris is the capital of France."
     usage = [p.usage_metadata for p in pieces if p.usage_metadata]
     assert usage and usage[-1]["total_tokens"] > 0
+
+
+async def test_an_answer_cut_at_max_tokens_finishes_with_length(
+    openai_client: openai.AsyncOpenAI, upstream: ScriptedUpstream
+) -> None:
+    upstream.script("synth", content="one two three four five six seven eight")
+    cut = await openai_client.chat.completions.create(
+        model="moa/consensus", messages=USER, extra_body=BLEND, max_tokens=3
+    )
+    assert cut.choices[0].finish_reason == "length"
+    whole = await openai_client.chat.completions.create(
+        model="moa/consensus", messages=USER, extra_body=BLEND, max_tokens=100
+    )
+    assert whole.choices[0].finish_reason == "stop"
+    stream = await openai_client.chat.completions.create(
+        model="fake/synth", messages=USER, max_tokens=3, stream=True
+    )
+    reasons = [c.choices[0].finish_reason async for c in stream if c.choices]
+    assert reasons[-1] == "length"

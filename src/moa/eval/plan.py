@@ -24,6 +24,7 @@ from moa.types import (
     Temperature,
     check_model_id,
 )
+from moa.validation import describe_errors
 
 CACHE_FORMAT = 1
 
@@ -92,8 +93,7 @@ class System:
         try:
             return BlendRequest.model_validate(fields)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            message = str(first["msg"]).removeprefix("Value error, ")
+            message = describe_errors(exc.errors())
             raise InvalidRequest(f"strategy {self.strategy}: {message}") from exc
 
     def fingerprint(self, plan: EvalPlan) -> str:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from moa.errors import InvalidRequest
 from moa.types import Message
+from moa.validation import describe_errors
 
 Scorer = Literal["exact", "number", "choice", "contains"]
 MAX_TASKS = 100_000
@@ -125,9 +126,7 @@ def _parse_line(line: str, number: int, where: str) -> Task:
     try:
         return Task.model_validate(_as_task_fields(data, number))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise InvalidRequest(f"{where}: {field}: {first['msg']}") from exc
+        raise InvalidRequest(f"{where}: {describe_errors(exc.errors())}") from exc
     except ValueError as exc:
         raise InvalidRequest(f"{where}: {exc}") from exc
 

@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 from pydantic import BaseModel
 
 from moa.errors import RequestFailed
-from moa.modes.running import run_mode
+from moa.modes.running import each_model, run_mode
 from moa.providers.base import elapsed_ms
 from moa.runtime import Runtime
 from moa.sources import Sources
-from moa.strategies.base import SourcePlan
-from moa.types import CompareAnswer, CompareRequest, Event, SourceSpec, new_request_id
+from moa.types import CompareAnswer, CompareRequest, Event, new_request_id
 
 
 async def run_compare(
@@ -28,10 +27,7 @@ async def run_compare(
         options = sources.options(
             request.messages, temperature=request.temperature, max_tokens=request.max_tokens
         )
-        plans = [
-            SourcePlan(i, SourceSpec(model=m), tuple(request.messages), request.temperature)
-            for i, m in enumerate(request.models)
-        ]
+        plans = each_model(request.models, request)
         called = await asyncio.gather(*(sources.call(p, 0, options, deltas=True) for p in plans))
         results = [c.model_result() for c in called]
         ok = [r for r in results if r.status == "ok"]

@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from moa import prompts
 from moa.errors import ProviderError, RequestFailed
 from moa.json_reply import extract_json_object
-from moa.modes.running import run_mode
+from moa.modes.running import each_model, run_mode
 from moa.providers.base import elapsed_ms
 from moa.references import Reference
 from moa.runtime import Runtime
 from moa.sources import Sources
-from moa.strategies.base import SourcePlan, synthesis_messages
+from moa.strategies.base import synthesis_messages
 from moa.types import (
     Event,
     JudgeAnswer,
@@ -90,10 +90,7 @@ async def run_judge(
         options = sources.options(
             request.messages, temperature=request.temperature, max_tokens=request.max_tokens
         )
-        plans = [
-            SourcePlan(i, SourceSpec(model=m), tuple(request.messages), request.temperature)
-            for i, m in enumerate(request.contestants)
-        ]
+        plans = each_model(request.contestants, request)
         called = await asyncio.gather(*(sources.call(plan, 0, options) for plan in plans))
         answers = [c.model_result() for c in called]
         ok = [a for a in answers if a.status == "ok"]
@@ -129,12 +126,12 @@ async def _verdict(request: JudgeRequest, sources: Sources, ok: list[ModelResult
             routed = await sources.runtime.router.complete(judge, options, layer=-1)
         except ProviderError as exc:
             raise RequestFailed(f"the judge failed: {exc}", code="synthesis_failed") from exc
-        sources.spent(request.judge, routed.completion.usage)
-        verdict = parse_verdict(routed.completion.text, ok)
+        sources.spent(request.judge, routed.usage)
+        verdict = parse_verdict(routed.text, ok)
         if verdict is not None:
             return verdict
         if attempt == 0:
-            repair = prompts.JUDGE_REPAIR.format(count=len(ok)) + routed.completion.text
+            repair = prompts.JUDGE_REPAIR.format(count=len(ok)) + routed.text
             messages = [Message(role="user", content=repair)]
     raise RequestFailed(
         "the judge did not return a valid verdict, even after one repair attempt",

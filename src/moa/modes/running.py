@@ -12,8 +12,18 @@ from pydantic import BaseModel
 from moa.errors import RequestFailed
 from moa.runtime import Runtime
 from moa.sources import Sources
+from moa.strategies.base import SourcePlan
 from moa.streaming import event_stream
-from moa.types import Event
+from moa.types import Conversation, Event, SourceSpec
+
+
+def each_model(models: Sequence[str], request: Conversation) -> list[SourcePlan]:
+    """One plan per model named, each asked the request's messages as they are."""
+    messages = tuple(request.messages)
+    return [
+        SourcePlan(i, SourceSpec(model=model), messages, request.temperature)
+        for i, model in enumerate(models)
+    ]
 
 
 async def run_mode(

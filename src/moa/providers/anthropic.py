@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -74,7 +73,7 @@ class AnthropicProvider(Provider):
 
     async def complete(self, call: ChatCall) -> Completion:
         started = time.perf_counter()
-        with self._mapped_errors(call.model):
+        with self._failures.sdk(call.model, anthropic):
             response = await self._post(call, self._body(call), stream=False)
             text, usage, stop = _parse_message(parse_json(response.content, "the reply"))
         if stop == REFUSAL:
@@ -84,7 +83,7 @@ class AnthropicProvider(Provider):
     async def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
         started = time.perf_counter()
         reading = _MessageStream()
-        with self._mapped_errors(call.model):
+        with self._failures.sdk(call.model, anthropic):
             response = await self._post(call, {**self._body(call), "stream": True}, stream=True)
             try:
                 # Read to the end of the body (message_stop is not quite its end), so the
@@ -114,21 +113,6 @@ class AnthropicProvider(Provider):
             options={"timeout": anthropic.Timeout(call.timeout_s, connect=connect)},
             stream=stream,
         )
-
-    @contextmanager
-    def _mapped_errors(self, model: str) -> Iterator[None]:
-        """The SDK's errors and the transport's, as ProviderError; anything else is a bug."""
-        try:
-            with self._failures.transport(model):
-                yield
-        except anthropic.APIStatusError as exc:
-            raise self._failures.status(
-                model, exc.status_code, exc.response.text, exc.response.headers
-            ) from exc
-        except anthropic.APITimeoutError as exc:
-            raise self._failures.timed_out(model) from exc
-        except anthropic.APIConnectionError as exc:
-            raise self._failures.connection(model, exc.__cause__) from exc
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -39,6 +39,38 @@ class ChatCall:
 
 
 @dataclass(frozen=True, slots=True)
+class CallOptions:
+    """A call before the route picks its model: what to send, whichever model on the
+    route answers. ``timeout_s`` covers the slot wait and every retry on one model;
+    ``shortened`` says the request asked for less than the configured timeout, so timing
+    out says nothing about the upstream. ``to`` addresses it to one model as a ChatCall."""
+
+    messages: Sequence[Message]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout_s: float = 60.0
+    shortened: bool = False
+    response_format: dict[str, Any] | None = None
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None
+    top_p: float | None = None
+
+    def to(self, model: str, timeout_s: float) -> ChatCall:
+        """This call for ``model`` (the provider's own name), with what is left of it."""
+        return ChatCall(
+            model=model,
+            messages=self.messages,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            timeout_s=max(0.001, timeout_s),
+            response_format=self.response_format,
+            stop=self.stop,
+            seed=self.seed,
+            top_p=self.top_p,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """A finished answer. ``finish_reason`` uses OpenAI's words: ``stop`` (the model ended,
     or hit a stop sequence), ``length`` (cut at ``max_tokens``), or what the server said;
@@ -48,6 +80,7 @@ class Completion:
     usage: TokenUsage
     latency_ms: int
     finish_reason: str | None = None  # "stop", "length", ... as OpenAI names them
+    model: str = ""  # the id as the request named it; the router fills it in
 
 
 class Provider(ABC):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import ModuleType
 
 import httpx2
 
@@ -169,6 +170,22 @@ class Failures:
             raise self.bad_response(model, "not a usable event stream", str(exc)) from exc
         except httpx2.RequestError as exc:
             raise self.connection(model, exc) from exc
+
+    @contextmanager
+    def sdk(self, model: str, sdk: ModuleType) -> Iterator[None]:
+        """The errors of an official SDK (``openai`` or ``anthropic``: they share the
+        names), then the transport's, as ProviderError; anything else is a bug."""
+        try:
+            with self.transport(model):
+                yield
+        except sdk.APIStatusError as exc:
+            raise self.status(
+                model, exc.status_code, exc.response.text, exc.response.headers
+            ) from exc
+        except sdk.APITimeoutError as exc:
+            raise self.timed_out(model) from exc
+        except sdk.APIConnectionError as exc:
+            raise self.connection(model, exc.__cause__) from exc
 
     def note(self, model: str, what: str, body: str | None) -> None:
         """Log what the upstream said (redacted, truncated) for the operator."""

@@ -16,47 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Literal
 
 from moa.config import EngineConfig
 from moa.errors import CircuitOpen, ProviderError
-from moa.providers.base import ChatCall, Completion, Provider
+from moa.providers.base import CallOptions, ChatCall, Completion, Provider
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers, MemoryBreakers
 from moa.routing.budget import RetryBudget
-from moa.types import Message, RouteEvent, SourceSpec
+from moa.types import RouteEvent, SourceSpec
 
 # The provider's own timeout is set this much past the router's deadline, so the router's
 # deadline always fires first and the router alone decides whose fault a timeout was.
 _PROVIDER_TIMEOUT_SLACK_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class CallOptions:
-    """What to send, whichever model on the route answers. ``timeout_s`` covers the slot
-    wait and every retry on one model; ``shortened`` says the request asked for less than
-    the configured timeout, so timing out says nothing about the upstream."""
-
-    messages: Sequence[Message]
-    temperature: float | None
-    max_tokens: int | None
-    timeout_s: float
-    shortened: bool = False
-    response_format: dict[str, Any] | None = None
-    stop: tuple[str, ...] | None = None
-    seed: int | None = None
-    top_p: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Routed:
-    """A finished call and the model id (as the request named it) that produced it."""
-
-    model: str
-    completion: Completion
 
 
 RouteListener = Callable[[RouteEvent], None]
@@ -88,11 +63,11 @@ class Router:
         *,
         on_route: RouteListener | None = None,
         layer: int = 0,
-    ) -> Routed:
+    ) -> Completion:
         """The whole answer of the first model on the route that gives one."""
         async with aclosing(self._routed(spec, options, on_route, layer, whole=True)) as pieces:
             async for piece in pieces:
-                if isinstance(piece, Routed):
+                if isinstance(piece, Completion):
                     return piece
         raise AssertionError("a route ends with an answer or an error")
 
@@ -103,8 +78,9 @@ class Router:
         *,
         on_route: RouteListener | None = None,
         layer: int = 0,
-    ) -> AsyncGenerator[str | Routed, None]:
-        """Text deltas as they arrive, then the ``Routed`` completion."""
+    ) -> AsyncGenerator[str | Completion, None]:
+        """Text deltas as they arrive, then the ``Completion`` (its ``model`` the id, as
+        the request named it, of the model on the route that answered)."""
         return self._routed(spec, options, on_route, layer, whole=False)
 
     async def _routed(
@@ -115,7 +91,7 @@ class Router:
         layer: int,
         *,
         whole: bool,
-    ) -> AsyncGenerator[str | Routed, None]:
+    ) -> AsyncGenerator[str | Completion, None]:
         errors: list[ProviderError] = []
         for model in (spec.model, *spec.fallback):
             if not await self.breakers.allow(model):
@@ -129,7 +105,7 @@ class Router:
                     async for piece in pieces:
                         if isinstance(piece, Completion):
                             _emit(on_route, spec, model, len(errors) + 1, "success", layer)
-                            yield Routed(model, piece)
+                            yield replace(piece, model=model)
                             return
                         started = True
                         yield piece
@@ -190,7 +166,7 @@ class Router:
         final: Completion | None = None
         async with self._slot(provider, model, options, deadline):
             loop = asyncio.get_running_loop()
-            call = _call(name, options, deadline - loop.time() + _PROVIDER_TIMEOUT_SLACK_S)
+            call = options.to(name, deadline - loop.time() + _PROVIDER_TIMEOUT_SLACK_S)
             calling = _whole(provider, call) if whole else _closable(provider.stream(call))
             async with aclosing(calling) as pieces:
                 while final is None:
@@ -276,20 +252,6 @@ async def _closable(
         close = getattr(pieces, "aclose", None)
         if close is not None:
             await close()
-
-
-def _call(name: str, options: CallOptions, timeout_s: float) -> ChatCall:
-    return ChatCall(
-        model=name,
-        messages=options.messages,
-        temperature=options.temperature,
-        max_tokens=options.max_tokens,
-        timeout_s=max(0.001, timeout_s),
-        response_format=options.response_format,
-        stop=options.stop,
-        seed=options.seed,
-        top_p=options.top_p,
-    )
 
 
 def _timed_out(model: str, options: CallOptions) -> ProviderError:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from fastapi import Request
 
+from moa.config import CreditCosts
 from moa.errors import MoaError
 from moa.server.billing import Charge
 from moa.server.errors import ApiError
@@ -14,7 +15,14 @@ from moa.server.request_scope import request_context
 from moa.server.state import AppState, app_state
 from moa.store import ApiKey
 from moa.strategies import get_strategy
-from moa.types import BlendRequest, ChatRequest, CompareRequest, JudgeRequest, Message
+from moa.types import (
+    BlendRequest,
+    ChatRequest,
+    CompareRequest,
+    Conversation,
+    JudgeRequest,
+    Message,
+)
 
 
 def check_message_sizes(messages: Sequence[Message], limit: int) -> None:
@@ -58,20 +66,23 @@ def check_models(state: AppState, models: NamedModels) -> None:
 async def admit(
     request: Request,
     key: ApiKey,
+    body: Conversation | BlendRequest,
     *,
     route: str,
     cost: int,
-    messages: Sequence[Message],
     models: NamedModels,
     planned_calls: int,
     strategy: str | None = None,
+    field_prefix: str = "",
 ) -> Charge:
-    """Check the request, take one of the key's in-flight slots, then reserve its credits.
-    The Charge settles them later; the request's scope releases the slot and settles
-    whatever the response did not (a client gone before the stream began, say)."""
+    """Check the request (message sizes, timeouts against the floor, models), take one of
+    the key's in-flight slots, then reserve its credits. The Charge settles them later; the
+    request's scope releases the slot and settles whatever the response did not (a client
+    gone before the stream began, say)."""
     state = app_state(request)
     context = request_context(request)
-    check_message_sizes(messages, state.settings.server.max_message_chars)
+    check_message_sizes(body.messages, state.settings.server.max_message_chars)
+    state.runtime.check_timeouts(body, field_prefix)
     check_models(state, models)
     context.cleanups.append(state.inflight.acquire(key.id))
     charge = Charge(
@@ -97,21 +108,25 @@ async def admit(
     return charge
 
 
+def _price(request: Request) -> CreditCosts:
+    return app_state(request).settings.server.credits
+
+
 async def admit_blend(
     request: Request, key: ApiKey, body: BlendRequest, *, route: str, field_prefix: str = ""
 ) -> Charge:
-    """``admit`` for a blend, from /api/v1/blend or the OpenAI-compatible route."""
-    state = app_state(request)
-    state.runtime.check_timeouts(body, field_prefix)
+    """``admit`` for a blend, from /api/v1/blend or a compatible endpoint (fields in
+    ``moa``)."""
     return await admit(
         request,
         key,
+        body,
         route=route,
-        cost=state.settings.server.credits.blend,
-        messages=body.messages,
+        cost=_price(request).blend,
         models=blend_models(body, prefix=field_prefix),
         planned_calls=get_strategy(body.strategy).planned_calls(body),
         strategy=body.strategy,
+        field_prefix=field_prefix,
     )
 
 
@@ -125,40 +140,25 @@ async def admit_chat(
 ) -> Charge:
     """``admit`` for one model with its failover route (chat, or a compatible endpoint's
     plain ``provider/model``)."""
-    app_state(request).runtime.check_timeouts(body)
+    models = [("model", body.model), *listed(fallback_field, body.routing.fallback)]
     return await admit(
-        request,
-        key,
-        route=route,
-        cost=app_state(request).settings.server.credits.chat,
-        messages=body.messages,
-        models=[("model", body.model), *listed(fallback_field, body.routing.fallback)],
-        planned_calls=1,
+        request, key, body, route=route, cost=_price(request).chat, models=models, planned_calls=1
     )
 
 
 async def admit_compare(
     request: Request, key: ApiKey, body: CompareRequest, *, route: str
 ) -> Charge:
-    app_state(request).runtime.check_timeouts(body)
+    models = listed("models", body.models)
+    cost, planned = _price(request).compare, len(body.models)
     return await admit(
-        request,
-        key,
-        route=route,
-        cost=app_state(request).settings.server.credits.compare,
-        messages=body.messages,
-        models=listed("models", body.models),
-        planned_calls=len(body.models),
+        request, key, body, route=route, cost=cost, models=models, planned_calls=planned
     )
 
 
 async def admit_judge(request: Request, key: ApiKey, body: JudgeRequest, *, route: str) -> Charge:
+    models = [*listed("contestants", body.contestants), ("judge", body.judge)]
+    cost, planned = _price(request).judge, len(body.contestants) + 1
     return await admit(
-        request,
-        key,
-        route=route,
-        cost=app_state(request).settings.server.credits.judge,
-        messages=body.messages,
-        models=[*listed("contestants", body.contestants), ("judge", body.judge)],
-        planned_calls=len(body.contestants) + 1,
+        request, key, body, route=route, cost=cost, models=models, planned_calls=planned
     )

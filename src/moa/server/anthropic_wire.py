@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from moa.errors import http_status
+from moa.server.openai_wire import finish_reason
 from moa.types import ChatAnswer, ChunkEvent, DeltaEvent, DoneEvent, ErrorEvent, SourceEvent
 
 Answered = DoneEvent | ChatAnswer  # a blend's final event, or one model's answer
@@ -80,12 +81,11 @@ class Reply:
 
 
 def stop_reason(reply: Reply, final: Answered, scanner: StopScanner) -> str:
-    """``stop_sequence`` if one cut the text; ``max_tokens`` if the answering call used the
-    whole budget (moa sees usage, not the upstream's finish reason); else ``end_turn``."""
+    """``stop_sequence`` if one cut the text; ``max_tokens`` if the answering call was cut
+    at its budget (the finish reason its upstream gave); else ``end_turn``."""
     if scanner.hit is not None:
         return "stop_sequence"
-    answering = final.synthesis.usage if isinstance(final, DoneEvent) else final.usage
-    return "max_tokens" if answering.completion_tokens >= reply.max_tokens else "end_turn"
+    return "max_tokens" if finish_reason(final) == "length" else "end_turn"
 
 
 def _usage(final: Answered) -> dict[str, int]:

@@ -1,5 +1,5 @@
 """Every error leaves the server as ``{"error": {"code", "message"}}`` with the status of
-DESIGN.md; a validation error names the field and what is allowed. Never a traceback."""
+docs/errors.md; a validation error names the field and what is allowed. Never a traceback."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ flight get ``[server] shutdown_grace_s`` to finish, then end with ``shutting_dow
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from types import TracebackType
 from typing import Self
@@ -17,21 +16,7 @@ from typing import Self
 import uvicorn
 
 from moa.config import Settings
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
-        super().__init__(config)
-        self._ready = ready
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        self.loop = asyncio.get_running_loop()
-        await super().startup(sockets=sockets)  # type: ignore[arg-type]
-        self._ready.set()
-
-    def exit(self) -> None:
-        self.should_exit = True
+from moa.testing.threaded import ThreadedServer
 
 
 class ServedApp:
@@ -57,40 +42,23 @@ class ServedApp:
             timeout_graceful_shutdown=2,
         )
         self._ready = threading.Event()
-        self._server = _Server(config, self._ready)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._server.serve())
-        finally:
-            self._ready.set()
+        self._server = ThreadedServer(config, "moa")
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> Self:
-        self._thread.start()
-        if not self._ready.wait(20) or not self._server.started:
-            self.stop()
-            raise RuntimeError("moa did not start (see the log above)")
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.port = self._server.start()
         return self
 
     def stop(self) -> None:
         """Drain (as SIGTERM does), then stop; forced if the server does not end in time."""
-        try:
-            if self._server.started and self._server.loop is not None:
-                self._server.loop.call_soon_threadsafe(self._drain.start, self._server.exit)
-            else:
-                self._server.exit()
-        except RuntimeError:  # the loop has already closed
-            self._server.exit()
-        self._thread.join(timeout=self.settings.server.shutdown_grace_s + 10)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout=5)
+        self._server.stop(self._drain.start, within=self.settings.server.shutdown_grace_s + 10)
+
+    def kill(self) -> None:
+        """Stop as a crash looks to clients: open connections are cut, nothing drains."""
+        self._server.drop_connections()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -12,7 +12,8 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
-from moa.routing.router import CallOptions, Routed, RouteListener, Router
+from moa.providers.base import CallOptions, Completion
+from moa.routing.router import RouteListener, Router
 from moa.tracing.spans import answered, call_attributes, call_failed, span_name
 from moa.types import SourceSpec
 
@@ -29,7 +30,7 @@ class TracedRouter(Router):
         *,
         on_route: RouteListener | None = None,
         layer: int = 0,
-    ) -> Routed:
+    ) -> Completion:
         with self._tracer.start_as_current_span(
             span_name(layer),
             attributes=call_attributes(spec, options, layer),
@@ -51,7 +52,7 @@ class TracedRouter(Router):
         *,
         on_route: RouteListener | None = None,
         layer: int = 0,
-    ) -> AsyncGenerator[str | Routed, None]:
+    ) -> AsyncGenerator[str | Completion, None]:
         """Not made current: a generator's context would leak into its consumer. The span
         ends with the final piece, since consumers stop iterating once they have it."""
         span = self._tracer.start_span(
@@ -59,7 +60,7 @@ class TracedRouter(Router):
         )
         try:
             async for piece in super().stream(spec, options, on_route=on_route, layer=layer):
-                if isinstance(piece, Routed):
+                if isinstance(piece, Completion):
                     answered(span, piece)
                     span.end()
                     yield piece

@@ -1,4 +1,4 @@
-"""The spans moa emits, named as DESIGN.md's "Tracing" says, with the OpenTelemetry GenAI
+"""The spans moa emits, named as docs/tracing.md says, with the OpenTelemetry GenAI
 semantic-convention attributes.
 
     moa.blend                one per blend; current while the blend runs, so the tasks it
@@ -21,9 +21,10 @@ from opentelemetry.trace import Span, Status, StatusCode
 from moa import __version__
 from moa.config import EngineConfig
 from moa.errors import CircuitOpen, ProviderError
+from moa.providers.base import CallOptions, Completion
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers
-from moa.routing.router import CallOptions, Routed, Router
+from moa.routing.router import Router
 from moa.types import BlendRequest, DoneEvent, ErrorEvent, Event, SourceSpec
 
 Emit = Callable[[Event], None]
@@ -102,8 +103,8 @@ def span_name(layer: int) -> str:
     return "moa.synthesis" if layer == SYNTHESIS_LAYER else "moa.source"
 
 
-def answered(span: Span, routed: Routed) -> None:
-    usage = routed.completion.usage
+def answered(span: Span, routed: Completion) -> None:
+    usage = routed.usage
     span.set_attributes(
         {
             "gen_ai.response.model": routed.model,

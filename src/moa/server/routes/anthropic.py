@@ -34,7 +34,7 @@ from moa.server.state import app_state
 from moa.types import BlendRequest, ErrorEvent, Message
 
 MAX_BLOCKS = 256
-MAX_STOPS = 16
+MAX_STOPS = 4  # as a blend or a chat takes (`stop`)
 MAX_STOP_CHARS = 256
 
 

@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import socket
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import uvicorn
 
+from moa.testing.threaded import ListeningServer, ThreadedServer
 from moa.testing.upstream.app import UpstreamApp
 from moa.testing.upstream.script import Behavior, FaultPlan, RecordedRequest
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that says when it is listening, so nobody has to poll for it."""
-
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], object]) -> None:
-        super().__init__(config)
-        self.on_ready = on_ready
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            self.on_ready()
 
 
 def _config(app: UpstreamApp, host: str, port: int, **overrides: Any) -> uvicorn.Config:
@@ -58,9 +43,7 @@ class ScriptedUpstream:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, default: Behavior | None = None):
         self.app = UpstreamApp(default)
         self.host, self.port = host, port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: ThreadedServer | None = None
 
     @property
     def url(self) -> str:
@@ -88,42 +71,18 @@ class ScriptedUpstream:
         uvicorn binds the socket itself: asyncio only sets TCP_NODELAY on sockets it created
         with ``IPPROTO_TCP``, and a pre-bound one costs ~40 ms per keep-alive response.
         """
-        ready = threading.Event()
         # log_config=None: do not rewire the host process's logging (e.g. pytest's).
         config = _config(self.app, self.host, self.port, log_config=None)
-        self._server = server = _Server(config, ready.set)
-        self._thread = threading.Thread(target=self._run, args=(server, ready), daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or not server.started:
-            self.stop()
-            raise RuntimeError(f"scripted upstream did not start on {self.url}")
-        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self._server = ThreadedServer(config, "scripted upstream")
+        self.port = self._server.start(within=10)
         return self
-
-    def _run(self, server: _Server, ready: threading.Event) -> None:
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            await server.serve()
-
-        try:
-            asyncio.run(serve())
-        finally:
-            ready.set()  # also when startup failed, so start() does not wait in vain
 
     def stop(self) -> None:
         """Stop promptly: hang up on open exchanges first, so stalls cannot hold shutdown."""
-        server, thread, loop = self._server, self._thread, self._loop
-        self._server = self._thread = self._loop = None
-        if server is None or thread is None:
-            return
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop may already be closed
-                loop.call_soon_threadsafe(self.app.close_connections)
-        server.should_exit = True
-        thread.join(timeout=5)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(timeout=5)
+        server, self._server = self._server, None
+        if server is not None:
+            server.call_soon(self.app.close_connections)
+            server.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -185,4 +144,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     default = Behavior(latency_ms=args.latency_ms, token_delay_ms=args.token_delay_ms)
     app = UpstreamApp(default)
     url = f"http://{args.host}:{args.port}/v1"
-    _Server(_config(app, args.host, args.port), lambda: print(url, flush=True)).run()
+    ListeningServer(_config(app, args.host, args.port), lambda: print(url, flush=True)).run()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test check lint typecheck browser screenshots bench clean deploy-check
+.PHONY: install serve test check lint typecheck browser screenshots bench bench-peers clean deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ screenshots: install browser
 
 bench: install
 	$(BIN)/python -m bench
+
+## bench-peers: moa beside LiteLLM and optillm (each installed once under bench/.peers)
+bench-peers: install
+	$(BIN)/python -m bench --peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

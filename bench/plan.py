@@ -35,6 +35,12 @@ class Plan:
     # 6: the embedded model
     local_reps: int = 3
     local_max_tokens: int = 128
+    # peers (``--peers``): chat and mixture of agents beside LiteLLM and optillm
+    peers_reps: int = 3  # turns per system per cell, in rotated order
+    peers_chat_requests: int = 100  # sequential chat requests per turn at concurrency 1
+    peers_moa_requests: int = 10  # sequential MoA requests per turn at concurrency 1
+    peers_window_s: float = 5.0  # closed-loop window per turn
+    peers_warmup_s: float = 1.0
 
 
 FULL = Plan(name="full")
@@ -49,6 +55,10 @@ QUICK = Plan(
     straggler_rounds=1,
     local_reps=1,
     local_max_tokens=64,
+    peers_reps=1,
+    peers_chat_requests=60,
+    peers_moa_requests=5,
+    peers_window_s=3.0,
 )
 
 

@@ -21,7 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.chatload import ChatClient
 from bench.control import SYNTH, Upstream
+from bench.direct import QUESTION
 from bench.ideal import ANSWER, synth_content
 from bench.load import Clients, closed_loop
 from bench.scenarios.common import blend_call
@@ -36,17 +38,23 @@ async def _load(lab: Lab, args: argparse.Namespace, spy: list[subprocess.Popen[b
     the profile is steady state (no imports, no pool creation)."""
     up = Upstream(lab.upstream_url)
     client = Clients(args.clients + 8)
+    chat = ChatClient(
+        f"{lab.moa_url}/api/v1/chat",
+        {"model": "fa/alpha", "messages": [{"role": "user", "content": QUESTION}]},
+        {"Authorization": f"Bearer {lab.key}"},
+        connections=args.clients,
+    )
     try:
         await up.reset()
         await up.script_sources((args.upstream_ms,) * 3, ANSWER)
         await up.script(SYNTH, latency_ms=args.upstream_ms, content=synth_content("consensus"))
-        call = blend_call(client, lab, "consensus", stream=args.stream)
+        call = chat.call if args.chat else blend_call(client, lab, "consensus", stream=args.stream)
         await closed_loop(args.clients, 3.0, call)
         spy.append(_start_py_spy(lab.moa(1).pid, args.seconds, args.raw))
         result = await closed_loop(args.clients, args.seconds + 1, call)
         return len(result.ok)
     finally:
-        await asyncio.gather(up.aclose(), client.aclose())
+        await asyncio.gather(up.aclose(), client.aclose(), chat.aclose())
 
 
 def _start_py_spy(pid: int, seconds: float, raw: Path) -> subprocess.Popen[bytes]:
@@ -66,15 +74,15 @@ def _library(path: str) -> str:
 ACTIVITIES = (  # first match wins, so narrower activities come first
     ("credits: settle + usage record", ("Charge.settle",)),
     ("admission: auth, rate limits, reserve", ("admit (", "authenticated (")),
-    ("upstream transport (httpx2/httpcore2)", ("(httpcore2/", "(httpx2/")),
+    ("upstream transport (aiohttp; httpx2/httpcore2)", ("(aiohttp/", "(httpcore2/", "(httpx2/")),
     ("openai SDK: parse replies", ("_process_response", "AsyncStream", "construct_type")),
     ("openai SDK: build requests", ("AsyncCompletions.create",)),
     ("SSE encoding", ("(moa/server/sse.py",)),
     ("request parsing + validation", ("solve_dependencies", "request_body_to_args")),
-    ("response rendering", ("respond (", "_collect (", "JSONResponse")),
+    ("response rendering", ("respond (", "_collect (", "JSONResponse", "(moa/server/replies")),
     ("engine, strategies, routing", ("(moa/engine", "(moa/strateg", "(moa/routing", "(moa/str")),
-    ("uvicorn + h11", ("(uvicorn/", "(h11/")),
     ("SQLite, other", ("(aiosqlite/", "(sqlalchemy/")),
+    ("HTTP server (uvicorn: httptools or h11), ASGI, event loop", ("(uvicorn/", "(h11/")),
 )
 
 
@@ -134,12 +142,14 @@ def _py_spy() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.pyspy", description=__doc__)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--chat", action="store_true", help="/api/v1/chat instead of blends")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--upstream-ms", type=float, default=20.0)
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    args.raw = raw = OUT / f"server-{'sse' if args.stream else 'json'}.txt"
+    kind = "chat" if args.chat else "sse" if args.stream else "json"
+    args.raw = raw = OUT / f"server-{kind}.txt"
     spy: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="moa-pyspy-") as tmp:
         lab = Lab(Path(tmp))
@@ -153,7 +163,8 @@ def main() -> None:
                     process.kill()
                     process.wait(5)
             lab.close()
-    header = f"{done} blends in {args.seconds:g} s, {args.clients} clients; stacks in {raw.name}"
+    what = "requests" if args.chat else "blends"
+    header = f"{done} {what} in {args.seconds:g} s, {args.clients} clients; stacks in {raw.name}"
     text = f"{header}\n\nby activity:\n{by_activity(raw)}\n\n{summarize(raw)}\n"
     raw.with_name(raw.stem + "-summary.txt").write_text(text)
     print(text)

@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.peers import table
 from bench.targets import AT, TARGETS
 
 Doc = dict[str, Any]
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
+PROJECT_README = HERE.parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -163,24 +165,47 @@ def render(doc: Doc) -> str:
     return "\n\n".join(parts)
 
 
-def update_readme(doc: Doc, readme: Path = README) -> None:
-    """Replace the README's results block (between the markers) with this document's."""
+def _replace_block(readme: Path, start: str, end: str, block: str) -> None:
+    """Replace what lies between the markers, if the file has both."""
     if not readme.exists():
         return
     text = readme.read_text()
-    if START not in text or END not in text:
+    if start not in text or end not in text:
         return
-    before, rest = text.split(START, 1)
-    after = rest.split(END, 1)[1]
-    readme.write_text(f"{before}{START}\n{render(doc)}\n{END}{after}")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    readme.write_text(f"{before}{start}\n{block}\n{end}{after}")
+
+
+def update_readme(doc: Doc, readme: Path = README) -> None:
+    """Replace the README's results block (between the markers) with this document's."""
+    _replace_block(readme, START, END, render(doc))
+
+
+def peers_table(doc: Doc) -> str:
+    return table.render(doc)
+
+
+def update_readmes_peers(doc: Doc) -> None:
+    """The peers block of bench/README.md and of the project README."""
+    for readme in (README, PROJECT_README):
+        _replace_block(readme, table.START, table.END, table.render(doc))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
     parser.add_argument("path", nargs="?", type=Path, default=HERE / "results" / "latest.json")
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
+    parser.add_argument("--peers", action="store_true", help="render results/peers.json")
     args = parser.parse_args()
+    if args.peers and args.path == HERE / "results" / "latest.json":
+        args.path = HERE / "results" / "peers.json"
     doc = json.loads(args.path.read_text())
+    if args.peers:
+        if args.write:
+            update_readmes_peers(doc)
+        print(table.render(doc))
+        return
     if args.write:
         update_readme(doc)
     print(render(doc))

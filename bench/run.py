@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("local", "timeline", "overhead", "stragglers", "memory", "throughput")
+PEERS = "peers"  # ``--peers``: moa beside LiteLLM and optillm, its own result file
 Work = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
 
 
@@ -71,12 +72,15 @@ def _timed(name: str, work: Work) -> dict[str, Any]:
     return result
 
 
-def _http_scenarios(plan: Plan, only: list[str], out: Path) -> dict[str, Any]:
+def _http_scenarios(
+    plan: Plan, only: list[str], out: Path, peer_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The scenarios that need the upstream and moa's server, in one Lab."""
-    from bench.scenarios import memory, overhead, stragglers, throughput, timeline
+    from bench.scenarios import memory, overhead, peers, stragglers, throughput, timeline
     from bench.servers import Lab
 
     modules: dict[str, ModuleType] = {
+        "peers": peers,
         "timeline": timeline,
         "overhead": overhead,
         "stragglers": stragglers,
@@ -87,8 +91,10 @@ def _http_scenarios(plan: Plan, only: list[str], out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="moa-bench-") as tmp:
         lab = Lab(Path(tmp))
         try:
-            for name in (n for n in SCENARIOS if n in only and n in modules):
-                results[name] = _timed(name, functools.partial(modules[name].run, lab, plan))
+            for name in (n for n in (PEERS, *SCENARIOS) if n in only and n in modules):
+                extra = (peer_options or {}) if name == PEERS else {}
+                work = functools.partial(modules[name].run, lab, plan, **extra)
+                results[name] = _timed(name, work)
         finally:
             lab.close()
             logs = out / "logs"
@@ -118,6 +124,24 @@ def main(argv: list[str] | None = None) -> None:
     args_list = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="chat and MoA beside LiteLLM and optillm (installed under bench/.peers)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        action="append",
+        default=[],
+        help="with --peers: also run moa as of git REF, in turns with the working tree "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--moa-only",
+        action="store_true",
+        help="with --peers: leave LiteLLM and optillm out (moa, its baselines, direct)",
+    )
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(args_list)
@@ -125,21 +149,30 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     started = time.perf_counter()
     meta = _meta(plan, args_list)
+    only = [PEERS] if args.peers else args.only
     results: dict[str, Any] = {}
-    if "local" in args.only:  # first, while no server shares the cores
+    if "local" in only:  # first, while no server shares the cores
         results["local"] = _timed("local", lambda: local.run(plan))
-    results |= _http_scenarios(plan, args.only, args.out)
+    peers = {"baselines": args.baseline, "with_peers": not args.moa_only}
+    results |= _http_scenarios(plan, only, args.out, peers)
     meta["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     meta["wall_s"] = round(time.perf_counter() - started, 1)
     meta["loadavg_at_end"] = list(os.getloadavg())
     document = {"meta": meta, "plan": dataclasses.asdict(plan), **results}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    name = "peers.json" if args.peers else "latest.json"
+    (args.out / name).write_text(json.dumps(document, indent=2) + "\n")
+    if args.peers:
+        if args.out == RESULTS:
+            report.update_readmes_peers(document)
+        print(report.peers_table(document))
+        print(f"wrote {args.out / name} in {meta['wall_s']} s")
+        return
     written = plots.render(document, args.out)
     if args.out == RESULTS:
         report.update_readme(document)
     print(report.targets_table(document))
-    print(f"wrote {args.out / 'latest.json'} and {len(written)} plots in {meta['wall_s']} s")
+    print(f"wrote {args.out / name} and {len(written)} plots in {meta['wall_s']} s")
 
 
 if __name__ == "__main__":

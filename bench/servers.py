@@ -29,6 +29,7 @@ HOST = "127.0.0.1"
 SOURCE_PROVIDERS = ("fa", "fb", "fc")  # one provider (one HTTP pool) per source, as in real use
 SYNTH_PROVIDER = "fs"
 START_TIMEOUT_S = 30.0
+GCWATCH = Path(__file__).resolve().parent / "gcwatch.py"
 STOP_TIMEOUT_S = 10.0
 
 
@@ -43,7 +44,15 @@ class Child:
     """One child process: stdout lines are drained by a thread (so the pipe never fills and
     blocks the child), stderr goes to a log file for post-mortems."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[str] = self.log_path.open("w")
@@ -54,6 +63,8 @@ class Child:
             stdin=subprocess.DEVNULL,
             text=True,
             start_new_session=True,
+            env=env,
+            cwd=cwd,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
@@ -113,7 +124,8 @@ def write_config(path: Path, upstream_root: str, database: Path) -> None:
     """moa.toml for the bench: one provider per source (each gets its own connection pool,
     as distinct vendors would), limits far above the load, and a fresh SQLite database.
 
-    The engine's in-flight caps (defaults 512 total, 128 per provider) are raised because
+    The engine's in-flight caps (defaults 512 total, 128 per provider) and the per-key cap
+    on concurrent requests (``key_inflight``, default 16) are raised because
     the bench measures overhead, not deliberate back-pressure; the call timeouts too, so the
     memory scenario's deliberately stalled calls outlive the time it takes to open them all.
     README says so."""
@@ -127,7 +139,7 @@ def write_config(path: Path, upstream_root: str, database: Path) -> None:
         + "[server]\n"
         + f'database_url = "sqlite+aiosqlite:///{database}"\n'
         + f"rate_limit_per_minute = {huge}\nrate_limit_burst = {huge}\n"
-        + f"ip_rate_limit_per_minute = {huge}\n\n"
+        + f"ip_rate_limit_per_minute = {huge}\nkey_inflight = 100000\n\n"
         + "[engine]\nmax_inflight = 16384\nprovider_inflight = 8192\n"
         + "source_timeout_s = 600\nsynthesis_timeout_s = 600\n"
     )
@@ -150,11 +162,23 @@ def create_key(config: Path) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def start_moa(config: Path, workers: int, log_dir: Path) -> tuple[Child, str]:
-    """``moa serve``; returns once /healthz answers and every worker process exists."""
+def moa_serve_args(config: Path, port: int, workers: int) -> list[str]:
+    where = ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return ["serve", "--config", str(config), *where]
+
+
+def start_moa(
+    config: Path, workers: int, log_dir: Path, gc_log: Path | None = None
+) -> tuple[Child, str]:
+    """``moa serve``; returns once /healthz answers and every worker process exists.
+    With ``gc_log`` (one worker only: it watches the process it runs in), the server runs
+    under ``bench/gcwatch.py``, which records its garbage-collection pauses there."""
     port = free_port()
-    argv = moa_argv("serve", "--config", str(config), "--host", HOST, "--port", str(port))
-    child = Child(f"moa-w{workers}", [*argv, "--workers", str(workers)], log_dir)
+    args = moa_serve_args(config, port, workers)
+    argv = moa_argv(*args)
+    if gc_log is not None and workers == 1:
+        argv = [sys.executable, str(GCWATCH), str(gc_log), "--", "moa.cli:main", *args]
+    child = Child(f"moa-w{workers}", argv, log_dir)
     url = f"http://{HOST}:{port}"
     try:
         _wait_healthy(child, url, workers)
@@ -188,6 +212,7 @@ class Lab:
         self._moa: Child | None = None
         self._moa_workers = 0
         self.moa_url = ""
+        self.moa_gc_log = workdir / "moa-gc.log"  # pauses of the 1-worker server
         self.upstream, self.upstream_url = start_upstream(workdir)
         try:
             self.config = workdir / "moa.toml"
@@ -208,7 +233,9 @@ class Lab:
             or self._moa_workers != workers
         ):
             self.stop_moa()
-            current, self.moa_url = start_moa(self.config, workers, self.workdir)
+            current, self.moa_url = start_moa(
+                self.config, workers, self.workdir, gc_log=self.moa_gc_log
+            )
             self._moa, self._moa_workers = current, workers
         return current
 

@@ -48,6 +48,26 @@ def _best_throughput(doc: Doc) -> float | None:
     return max((r["blends_per_s"] for r in rows), default=None)
 
 
+def _added_at_1(doc: Doc, strategy: str = "consensus") -> float | None:
+    """Milliseconds a streamed blend takes over its ideal at concurrency 1, p50."""
+    overhead = doc.get("overhead", {})
+    cell = overhead.get("cells", {}).get(strategy, {}).get("1")
+    if not cell or not cell["moa"]["total_s"].get("n"):
+        return None
+    return round((cell["moa"]["total_s"]["p50"] - overhead["ideal"][strategy]["total"]) * 1000, 1)
+
+
+def _cpu_per_streamed_blend(doc: Doc) -> float | None:
+    """Server CPU ms per streamed blend at saturation, the best moa configuration."""
+    rows = doc.get("throughput", {}).get("rows", [])
+    values = [
+        r["server_cpu_s_per_blend"] * 1000
+        for r in rows
+        if r["system"] == "moa" and r["stream"] and r["server_cpu_s_per_blend"]
+    ]
+    return round(min(values), 2) if values else None
+
+
 def _memory(doc: Doc) -> float | None:
     value = doc.get("memory", {}).get("bytes_per_inflight_blend")
     return None if value is None else round(value / 1024, 1)
@@ -86,6 +106,20 @@ TARGETS: dict[str, Target] = {
         False,
         "/s",
         _best_throughput,
+    ),
+    "added_at_1": Target(
+        "streamed blend over its ideal at concurrency 1, p50 (consensus)",
+        4,
+        True,
+        " ms",
+        _added_at_1,
+    ),
+    "blend_cpu": Target(
+        "server CPU per streamed blend at saturation (best config)",
+        5,
+        True,
+        " ms",
+        _cpu_per_streamed_blend,
     ),
     "memory": Target("server memory per in-flight streaming blend", 64, True, " KiB", _memory),
     "local": Target("local/smollm2 tokens/s, moa / llama-cpp-python", 0.9, False, "x", _local),

@@ -10,8 +10,8 @@ from code to HTTP status (the server's responses and its OpenAPI document both r
     └── ProviderError          one upstream call failed (status, retry_after, retryable)
         └── CircuitOpen        the model's breaker is open; the call was never made
 
-Vendor SDK errors are translated into ProviderError at the provider boundary, so nothing
-above ``moa.providers`` ever sees an SDK or HTTP-library exception.
+HTTP-library errors are translated into ProviderError at the provider boundary, so nothing
+above ``moa.providers`` ever sees an HTTP-library exception.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Anthropic Messages over the official ``anthropic`` SDK (retries off, timeouts explicit).
+"""Anthropic Messages (``POST {base_url}/v1/messages``), spoken as documented JSON.
 
-The SDK posts (its auth headers, API version, error types, timeouts); the reply is read as
-plain JSON, as the OpenAI adapter does, so every shape is checked here and a reply of the
-wrong shape is a bad response rather than a crash inside the SDK's accumulator.
+Sent over ``transport.Upstream`` (aiohttp) like every protocol, with the headers the
+official SDK sends (``x-api-key``, ``anthropic-version``); the reply is read as plain JSON,
+so every shape is checked here and a reply of the wrong shape is a bad response.
 
 Anthropic differs from OpenAI in ways absorbed here, so callers only build OpenAI-style
 calls: the system prompt is a separate field; ``max_tokens`` is required; ``temperature``
@@ -21,9 +21,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anthropic
-import httpx2
-
 from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms, json_output
 from moa.providers.failures import Failures
 from moa.providers.shapes import (
@@ -35,8 +32,11 @@ from moa.providers.shapes import (
     optional_text,
     parse_json,
 )
+from moa.providers.transport import Upstream
 from moa.types import TokenUsage
 
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 LENGTH = frozenset({"max_tokens", "model_context_window_exceeded"})
@@ -48,9 +48,19 @@ class AnthropicProvider(Provider):
         self, name: str, *, api_key: str, base_url: str | None, connect_timeout_s: float
     ) -> None:
         self.name = name
-        self._connect_timeout_s = connect_timeout_s
-        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+        base_url = base_url or DEFAULT_BASE_URL
+        self._url = base_url.rstrip("/") + "/v1/messages"
         self._failures = Failures(name, api_key)
+        self._http = Upstream(
+            self._failures,
+            base_url=base_url,
+            headers={
+                "x-api-key": api_key,
+                "anthropic-version": API_VERSION,
+                "Accept": "application/json",
+            },
+            connect_timeout_s=connect_timeout_s,
+        )
 
     def _body(self, call: ChatCall) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
@@ -73,9 +83,9 @@ class AnthropicProvider(Provider):
 
     async def complete(self, call: ChatCall) -> Completion:
         started = time.perf_counter()
-        with self._failures.sdk(call.model, anthropic):
-            response = await self._post(call, self._body(call), stream=False)
-            text, usage, stop = _parse_message(parse_json(response.content, "the reply"))
+        async with self._http.reply(call, self._url, self._body(call)) as response:
+            raw = await response.read()
+            text, usage, stop = _parse_message(parse_json(raw, "the reply"))
         if stop == REFUSAL:
             raise self._failures.blocked(call.model, "answer")
         return Completion(text, usage, elapsed_ms(started), _finish(stop))
@@ -83,20 +93,15 @@ class AnthropicProvider(Provider):
     async def stream(self, call: ChatCall) -> AsyncIterator[str | Completion]:
         started = time.perf_counter()
         reading = _MessageStream()
-        with self._failures.sdk(call.model, anthropic):
-            response = await self._post(call, {**self._body(call), "stream": True}, stream=True)
-            try:
-                # Read to the end of the body (message_stop is not quite its end), so the
-                # connection goes back to the pool.
-                async for event in httpx2.EventSource(response):
-                    payload = as_object(parse_json(event.data, "a stream event"), "a stream event")
-                    if payload.get("type") == "error":
-                        raise self._failures.mid_stream(call.model, event.data)
-                    delta = reading.read(payload)
-                    if delta:
-                        yield delta
-            finally:
-                await response.aclose()
+        body = {**self._body(call), "stream": True}
+        async with self._http.reply(call, self._url, body) as response:
+            async for data in self._http.events(call.model, response):
+                payload = as_object(parse_json(data, "a stream event"), "a stream event")
+                if payload.get("type") == "error":
+                    raise self._failures.mid_stream(call.model, data)
+                delta = reading.read(payload)
+                if delta:
+                    yield delta
         if not reading.ended:
             raise self._failures.cut_short(call.model)
         if reading.stop == REFUSAL:
@@ -104,18 +109,8 @@ class AnthropicProvider(Provider):
         text = "".join(reading.parts)
         yield Completion(text, reading.usage(), elapsed_ms(started), _finish(reading.stop))
 
-    async def _post(self, call: ChatCall, body: dict[str, Any], *, stream: bool) -> httpx2.Response:
-        connect = min(self._connect_timeout_s, call.timeout_s)
-        return await self._client.post(
-            "/v1/messages",
-            cast_to=httpx2.Response,
-            body=body,
-            options={"timeout": anthropic.Timeout(call.timeout_s, connect=connect)},
-            stream=stream,
-        )
-
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._http.aclose()
 
 
 def _forced_tool(call: ChatCall) -> dict[str, Any]:

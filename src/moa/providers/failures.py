@@ -1,8 +1,8 @@
 """How a call to an upstream fails, said once for every wire protocol.
 
-Every adapter turns its SDK's and its transport's (``httpx2``) own exception types into
-``ProviderError`` here, with ``raise ... from``; nothing else is caught, so a bug in moa
-surfaces as the bug it is instead of being retried as an upstream failure.
+Every adapter's failures become ``ProviderError`` here; ``transport.py`` catches the HTTP
+client's own exception types (and nothing else, so a bug in moa surfaces as the bug it is
+instead of being retried as an upstream failure) and names them with these words.
 
 What the client sees is the status and a short reason moa wrote (``HTTP 404: the upstream
 does not know this model``), never the upstream's own words: an upstream may be any service
@@ -12,6 +12,7 @@ redacted) for the operator.
 
     kind of failure         message (reason)                        status  upstream_fault
     HTTP error status       REASONS[status]                         status  5xx and 429 only
+    redirect (not followed) the upstream redirected the request...  status  no
     timeout                 timed out waiting for the upstream      None    yes
     connection, cut reply   could not connect / ... cut off         None    yes
     bad response            the upstream sent a bad response: ...   None    yes
@@ -23,15 +24,10 @@ redacted) for the operator.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from types import ModuleType
-
-import httpx2
+from collections.abc import Mapping
 
 from moa.errors import ProviderError
 from moa.providers.retry_after import parse_retry_after
-from moa.providers.shapes import BadShape
 
 log = logging.getLogger("moa.providers")
 
@@ -56,12 +52,19 @@ REASONS: dict[int, str] = {
 OVERLOADED = frozenset({529})
 """Anthropic's "overloaded": a temporary failure worth retrying, like a 503."""
 
+COULD_NOT_CONNECT = "could not connect to the upstream"
+CUT_OFF = "the upstream's reply was cut off or was not valid HTTP"
+CONNECTION_FAILED = "the connection to the upstream failed"
+TIMED_OUT = "timed out waiting for the upstream"
+
 
 def reason(status: int) -> str:
     """moa's own words for an upstream's HTTP status."""
     known = REASONS.get(status)
     if known is not None:
         return known
+    if 300 <= status < 400:  # a redirect would carry the key to wherever it points
+        return "the upstream redirected the request (moa follows no redirects)"
     return "the upstream failed" if status >= 500 else "the upstream rejected the request"
 
 
@@ -111,9 +114,9 @@ class Failures:
             "the upstream's stream ended before the answer finished", model=self.model_id(model)
         )
 
-    def mid_stream(self, model: str, body: str) -> ProviderError:
+    def mid_stream(self, model: str, event: bytes) -> ProviderError:
         """An error event inside a stream that started well."""
-        self.note(model, "error event mid-stream", body)
+        self.note(model, "error event mid-stream", event.decode(errors="replace"))
         return ProviderError("the upstream failed mid-stream", model=self.model_id(model))
 
     def blocked(self, model: str, what: str, code: str | None = None) -> ProviderError:
@@ -137,55 +140,14 @@ class Failures:
             upstream_fault=False,
         )
 
-    def timed_out(self, model: str) -> ProviderError:
-        return ProviderError("timed out waiting for the upstream", model=self.model_id(model))
-
-    def connection(self, model: str, cause: BaseException | None) -> ProviderError:
-        """A transport failure: an httpx2 error, raised directly or as an SDK error's cause.
-        Its text may quote what the peer sent (a banner, a bad status line), so it is logged
-        and the client gets moa's reason."""
+    def connection(
+        self, model: str, cause: BaseException, message: str = CONNECTION_FAILED
+    ) -> ProviderError:
+        """A transport failure (``message``: one of the reasons above). The cause's text may
+        quote what the peer sent (a banner, a bad status line), so it is logged and the
+        client gets moa's reason."""
         log.warning("%s: transport failure: %r", self.model_id(model), cause)
-        if isinstance(cause, httpx2.TimeoutException):
-            return self.timed_out(model)
-        if isinstance(cause, httpx2.ConnectError):
-            message = "could not connect to the upstream"
-        elif isinstance(cause, httpx2.RemoteProtocolError):
-            message = "the upstream's reply was cut off or was not valid HTTP"
-        else:
-            message = "the connection to the upstream failed"
         return ProviderError(message, model=self.model_id(model))
-
-    @contextmanager
-    def transport(self, model: str) -> Iterator[None]:
-        """Map the transport's own exceptions (and unencodable request text) raised inside."""
-        try:
-            yield
-        except UnicodeEncodeError as exc:
-            raise self.unsendable(model) from exc
-        except BadShape as exc:
-            raise self.bad_response(model, str(exc)) from exc
-        except httpx2.DecodingError as exc:
-            raise self.bad_response(model, "its body could not be decoded") from exc
-        except httpx2.SSEError as exc:
-            raise self.bad_response(model, "not a usable event stream", str(exc)) from exc
-        except httpx2.RequestError as exc:
-            raise self.connection(model, exc) from exc
-
-    @contextmanager
-    def sdk(self, model: str, sdk: ModuleType) -> Iterator[None]:
-        """The errors of an official SDK (``openai`` or ``anthropic``: they share the
-        names), then the transport's, as ProviderError; anything else is a bug."""
-        try:
-            with self.transport(model):
-                yield
-        except sdk.APIStatusError as exc:
-            raise self.status(
-                model, exc.status_code, exc.response.text, exc.response.headers
-            ) from exc
-        except sdk.APITimeoutError as exc:
-            raise self.timed_out(model) from exc
-        except sdk.APIConnectionError as exc:
-            raise self.connection(model, exc.__cause__) from exc
 
     def note(self, model: str, what: str, body: str | None) -> None:
         """Log what the upstream said (redacted, truncated) for the operator."""

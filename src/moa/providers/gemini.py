@@ -1,8 +1,9 @@
-"""Google Gemini's generateContent REST API over httpx2, the HTTP client the SDKs use.
+"""Google Gemini's generateContent REST API, over ``transport.Upstream`` (aiohttp).
 
 Gemini's SDK is a large dependency for two endpoints, so this adapter speaks the documented
 JSON directly: ``models/{m}:generateContent`` and ``:streamGenerateContent?alt=sse``. The
-model name is percent-encoded into the path, so no model id can reach another endpoint.
+model name is percent-encoded into the path, and the URL is sent as built (no decoding, no
+dot-segment folding), so no model id can reach another endpoint.
 
 Mapped: system messages to ``systemInstruction``; ``assistant`` to role ``model``;
 ``temperature``, ``max_tokens`` (``maxOutputTokens``), ``top_p`` (``topP``), ``seed`` and
@@ -22,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx2
+from yarl import URL
 
-from moa.errors import ProviderError
 from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms, json_output
 from moa.providers.failures import Failures
 from moa.providers.shapes import (
@@ -35,6 +35,7 @@ from moa.providers.shapes import (
     optional_text,
     parse_json,
 )
+from moa.providers.transport import Upstream
 from moa.types import TokenUsage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -42,6 +43,7 @@ BLOCKED = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 )
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+SSE = {"alt": "sse"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +61,16 @@ class GeminiProvider(Provider):
         self, name: str, *, api_key: str, base_url: str | None, connect_timeout_s: float
     ) -> None:
         self.name = name
-        self._connect_timeout_s = connect_timeout_s
-        self._client = httpx2.AsyncClient(
-            base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
-            headers={"x-goog-api-key": api_key},
-        )
+        base_url = base_url or DEFAULT_BASE_URL
+        self._base = str(URL(base_url.rstrip("/")))  # percent-encoded once, here
         self._failures = Failures(name, api_key)
+        self._http = Upstream(
+            self._failures,
+            base_url=base_url,
+            headers={"x-goog-api-key": api_key},
+            connect_timeout_s=connect_timeout_s,
+            retry_after=_retry_delay,
+        )
 
     def _body(self, call: ChatCall) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
@@ -78,23 +84,16 @@ class GeminiProvider(Provider):
             body["systemInstruction"] = {"parts": [{"text": system}]}
         return body
 
-    def _request(self, call: ChatCall, method: str) -> tuple[str, dict[str, Any]]:
-        """The path and keyword arguments of one POST."""
-        connect = min(self._connect_timeout_s, call.timeout_s)
-        path = f"/models/{quote(call.model, safe='')}:{method}"
-        return path, {
-            "json": self._body(call),
-            "timeout": httpx2.Timeout(call.timeout_s, connect=connect),
-        }
+    def _url(self, call: ChatCall, method: str) -> URL:
+        """The model's endpoint; ``encoded=True``: sent exactly as built."""
+        return URL(f"{self._base}/models/{quote(call.model, safe='')}:{method}", encoded=True)
 
     async def complete(self, call: ChatCall) -> Completion:
         started = time.perf_counter()
-        path, options = self._request(call, "generateContent")
-        with self._failures.transport(call.model):
-            response = await self._client.post(path, **options)
-            if response.is_error:
-                raise self._status_error(call.model, response)
-            chunk = _parse(parse_json(response.content, "the reply"))
+        url = self._url(call, "generateContent")
+        async with self._http.reply(call, url, self._body(call)) as response:
+            raw = await response.read()
+            chunk = _parse(parse_json(raw, "the reply"))
         self._check_blocks(call.model, chunk)
         if chunk.finish is None and not chunk.text:
             raise self._failures.bad_response(call.model, "the reply has no candidates")
@@ -105,36 +104,21 @@ class GeminiProvider(Provider):
         started = time.perf_counter()
         parts: list[str] = []
         usage, finish = TokenUsage(), None
-        path, options = self._request(call, "streamGenerateContent")
-        with self._failures.transport(call.model):
-            async with self._client.stream(
-                "POST", path, params={"alt": "sse"}, **options
-            ) as response:
-                if response.is_error:
-                    await response.aread()
-                    raise self._status_error(call.model, response)
-                async for event in httpx2.EventSource(response):
-                    payload = parse_json(event.data, "a stream event")
-                    if isinstance(payload, dict) and "error" in payload:
-                        raise self._failures.mid_stream(call.model, event.data)
-                    chunk = _parse(payload)
-                    self._check_blocks(call.model, chunk)
-                    usage, finish = chunk.usage or usage, chunk.finish or finish
-                    if chunk.text:
-                        parts.append(chunk.text)
-                        yield chunk.text
+        url = self._url(call, "streamGenerateContent")
+        async with self._http.reply(call, url, self._body(call), params=SSE) as response:
+            async for data in self._http.events(call.model, response):
+                payload = parse_json(data, "a stream event")
+                if isinstance(payload, dict) and "error" in payload:
+                    raise self._failures.mid_stream(call.model, data)
+                chunk = _parse(payload)
+                self._check_blocks(call.model, chunk)
+                usage, finish = chunk.usage or usage, chunk.finish or finish
+                if chunk.text:
+                    parts.append(chunk.text)
+                    yield chunk.text
         if finish is None:
             raise self._failures.cut_short(call.model)
         yield Completion("".join(parts), usage, elapsed_ms(started), _finish(finish))
-
-    def _status_error(self, model: str, response: httpx2.Response) -> ProviderError:
-        return self._failures.status(
-            model,
-            response.status_code,
-            response.text,
-            response.headers,
-            retry_after=_retry_delay(response.content),
-        )
 
     def _check_blocks(self, model: str, chunk: _Chunk) -> None:
         if chunk.blocked is not None:
@@ -143,7 +127,7 @@ class GeminiProvider(Provider):
             raise self._failures.blocked(model, "answer", chunk.finish)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
 
 def _config(call: ChatCall) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Providers are created once and kept, so every call to one base URL shares one connection
 pool. Unknown providers and missing keys fail in ``check``, before any work is done.
-``prepare`` creates providers in a worker thread: importing a vendor SDK takes up to a
-second, which must not stall the event loop on a server's first request.
+``prepare`` creates providers in a worker thread: importing an adapter (and, for ``local``,
+llama.cpp) and reading the proxy settings must not stall the event loop on a server's first
+request.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A reply of the wrong shape is the upstream's fault, not a bug in moa, so the parsers check
 each value they use and raise ``BadShape`` (mapped to a bad-response ``ProviderError`` by
-``Failures.transport``) instead of letting a ``KeyError`` or ``TypeError`` escape. Messages
+``transport.Upstream.reply``) instead of letting a ``KeyError`` or ``TypeError`` escape. Messages
 are moa's own words: they name what was expected, never quote the upstream.
 """
 

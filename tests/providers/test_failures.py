@@ -94,6 +94,19 @@ async def test_retry_after_is_read_from_the_upstreams_error(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_a_redirect_is_not_followed_so_the_key_goes_nowhere_else(
+    provider: Provider, upstream: ScriptedUpstream, stream: bool
+) -> None:
+    upstream.script("alpha", redirect=True)  # back to the same URL: a follower asks again
+
+    error = await fail(provider, call(), stream=stream)
+
+    assert str(error) == "HTTP 307: the upstream redirected the request (moa follows no redirects)"
+    assert (error.retryable, error.upstream_fault) == (False, False)
+    assert len(upstream.calls("alpha")) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 async def test_broken_json_is_a_bad_response_from_the_upstream(
     provider: Provider, upstream: ScriptedUpstream, stream: bool
 ) -> None:

@@ -94,7 +94,12 @@ class UpstreamApp:
         client = scope.get("client")
         record.connection = f"{client[0]}:{client[1]}" if client else None
         behavior = self.state.admit(record)
-        await self._supervise(Exchange(self.state, wire, record, behavior, send), receive)
+        query = scope.get("query_string", b"")
+        url = scope.get("raw_path") or scope["path"].encode()
+        exchange = Exchange(
+            self.state, wire, record, behavior, send, target=url + b"?" + query if query else url
+        )
+        await self._supervise(exchange, receive)
 
     async def _supervise(self, exchange: Exchange, receive: Receive) -> None:
         """Write the reply while listening for a hang-up, so a disconnect is noticed at once."""

@@ -37,10 +37,18 @@ class Exchange:
     """Writes one reply onto the wire; knows how to cut the connection mid-reply."""
 
     def __init__(
-        self, state: State, wire: Wire, record: RecordedRequest, behavior: Behavior, send: Send
+        self,
+        state: State,
+        wire: Wire,
+        record: RecordedRequest,
+        behavior: Behavior,
+        send: Send,
+        *,
+        target: bytes = b"/",
     ) -> None:
         self.state, self.wire, self.record, self.behavior = state, wire, record, behavior
         self.send = send
+        self.target = target  # the path and query the request came to
         self.closed = False  # we cut the reply and closed the socket ourselves
 
     async def run(self) -> None:
@@ -48,6 +56,8 @@ class Exchange:
         await sleep_ms(b.latency_ms)
         if b.status is not None:
             await self._send_error(b.status, b.error_message or f"scripted error {b.status}")
+        elif b.redirect:
+            await self._send_whole(b"", 307, (b"location", self.target))
         elif b.stall:
             await asyncio.get_running_loop().create_future()  # only the client's hang-up ends it
         elif b.malformed or b.misshapen:

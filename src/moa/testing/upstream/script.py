@@ -41,7 +41,9 @@ class Behavior:
     ``misshapen`` sends valid JSON of the wrong shape; ``error_after`` ends a stream after
     that many tokens with the protocol's in-stream error event (non-streaming calls answer
     normally); ``cut_after`` closes the socket there instead; ``json_schema=False`` answers a
-    ``response_format`` of type ``json_schema`` with 400, as servers that lack it do.
+    ``response_format`` of type ``json_schema`` with 400, as servers that lack it do;
+    ``redirect`` answers 307 pointing back at the same URL, so a client that follows
+    redirects asks again (and again).
     """
 
     latency_ms: float = 0.0
@@ -60,6 +62,7 @@ class Behavior:
     misshapen: bool = False
     blocked: Literal["prompt", "answer"] | None = None
     json_schema: bool = True
+    redirect: bool = False
 
     def __post_init__(self) -> None:
         if self.status is not None and not 400 <= self.status <= 599:
@@ -84,6 +87,7 @@ class Behavior:
             malformed=False,
             misshapen=False,
             blocked=None,
+            redirect=False,
         )
         if kind.isdigit():
             retry = FAULT_RETRY_AFTER if kind in ("429", "503") else None

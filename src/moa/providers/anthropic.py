@@ -63,7 +63,7 @@ class AnthropicProvider(Provider):
         )
 
     def _body(self, call: ChatCall) -> dict[str, Any]:
-        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
+        system = call.system_prompt()
         body: dict[str, Any] = {
             "model": call.model,
             "messages": [

@@ -37,6 +37,11 @@ class ChatCall:
     seed: int | None = None
     top_p: float | None = None
 
+    def system_prompt(self) -> str:
+        """The system messages joined by a blank line, for the protocols that take one
+        system field (Anthropic, Gemini); empty when there are none."""
+        return "\n\n".join(m.content for m in self.messages if m.role == "system")
+
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:

@@ -73,7 +73,7 @@ class GeminiProvider(Provider):
         )
 
     def _body(self, call: ChatCall) -> dict[str, Any]:
-        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
+        system = call.system_prompt()
         contents = [
             {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
             for m in call.messages

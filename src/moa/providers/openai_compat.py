@@ -17,9 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from moa.providers.base import (
     ChatCall,
@@ -33,6 +31,9 @@ from moa.providers.failures import Failures
 from moa.providers.shapes import BadShape, as_count, as_list, as_object, optional_text, parse_json
 from moa.providers.transport import Upstream, error_text
 from moa.types import TokenUsage
+
+if TYPE_CHECKING:  # aiohttp itself is transport.py's
+    import aiohttp
 
 JSON_OBJECT = {"type": "json_object"}
 SCHEMA_REFUSALS = frozenset({400, 422})

@@ -17,11 +17,13 @@ from tests.server.helpers import USER, error_of
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
 
 
-async def _recorded(store: Store, key_id: str, count: int, start: datetime = DAY) -> None:
+async def _recorded(
+    store: Store, key_id: str, count: int, start: datetime = DAY, prefix: str = "req"
+) -> None:
     for n in range(count):
         created_at = start + timedelta(hours=n)
         record = UsageRecord(
-            request_id=f"req_{n}", key_id=key_id, route="/api/v1/chat", created_at=created_at
+            request_id=f"{prefix}_{n}", key_id=key_id, route="/api/v1/chat", created_at=created_at
         )
         await store.record_usage(record)
 
@@ -50,6 +52,16 @@ async def test_following_next_cursor_lists_every_request_once_newest_first(
     assert [len(page["requests"]) for page in pages] == [2, 2, 1]
     assert _ids(pages) == [f"req_{n}" for n in (4, 3, 2, 1, 0)]
     assert pages[-1]["next_cursor"] is None
+
+
+async def test_requests_recorded_while_paging_are_neither_listed_twice_nor_shift_a_page(
+    client: httpx.AsyncClient, store: Store, key_id: str
+) -> None:
+    await _recorded(store, key_id, 4)
+    first = (await client.get("/api/v1/usage", params={"limit": 2})).json()
+    await _recorded(store, key_id, 2, start=DAY + timedelta(days=1), prefix="new")
+    rest = await _pages(client, limit=2, cursor=first["next_cursor"])
+    assert _ids([first, *rest]) == ["req_3", "req_2", "req_1", "req_0"]
 
 
 async def test_a_page_keeps_the_balance_and_every_field_of_a_request(

@@ -94,6 +94,18 @@ async def test_csv_has_one_row_per_day_key_and_models(books: Books) -> None:
     assert ada_day["cost_usd"] == "0.375000"
 
 
+async def test_a_key_name_a_spreadsheet_would_run_is_quoted_in_csv(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'moa.db'}"
+    config = tmp_path / "moa.toml"
+    config.write_text(f'[server]\ndatabase_url = "{url}"\n', encoding="utf-8")
+    async with await Store.open(url) as store:
+        key, _ = await store.create_key(credits=1, name="=HYPERLINK(1)")
+        await store.record_usage(_record(key.id, 1, DAY, PAIR, 4))
+    done = await moa_usage(Books(config, key.id, key.id), "--csv")
+    [row] = csv.DictReader(io.StringIO(done.stdout))
+    assert row["key_name"] == "'=HYPERLINK(1)"
+
+
 async def test_a_key_and_a_period_narrow_the_rows(books: Books) -> None:
     done = await moa_usage(books, "--json", "--key", books.ada, "--since", "2026-11-03")
     [row] = json.loads(done.stdout)

@@ -103,7 +103,17 @@ def _cells(row: dict[str, Any]) -> list[str]:
 def _print_csv(rows: list[dict[str, Any]]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerows(_cells(row) for row in rows)
+    name = COLUMNS.index("key_name")
+    for row in rows:
+        cells = _cells(row)
+        cells[name] = _inert(cells[name])
+        writer.writerow(cells)
+
+
+def _inert(text: str) -> str:
+    """A key's name is free text: one a spreadsheet would run as a formula (``=HYPERLINK(...)``)
+    is quoted with a leading apostrophe, as OWASP advises for CSV exports."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -23,9 +24,16 @@ _ANNOUNCEMENT = "moa serving on "
 
 
 def write_config(
-    path: Path, upstream: ScriptedUpstream, database_url: str, **server: float
+    path: Path,
+    upstream: ScriptedUpstream,
+    database_url: str,
+    *,
+    engine: Mapping[str, float] | None = None,
+    **server: float | str,
 ) -> Path:
-    """A moa.toml with provider ``fake`` on ``upstream`` and these ``[server]`` numbers."""
+    """A moa.toml with provider ``fake`` on ``upstream``, these ``[engine]`` numbers (fast
+    retries by default) and these ``[server]`` settings."""
+    numbers = {"retry_backoff_s": 0.01, "retry_backoff_max_s": 0.05, **(engine or {})}
     lines = [
         "[providers.fake]",
         'kind = "openai"',
@@ -33,15 +41,18 @@ def write_config(
         'api_key = "sk-fake"',
         "",
         "[engine]",
-        "retry_backoff_s = 0.01",
-        "retry_backoff_max_s = 0.05",
+        *(f"{name} = {value}" for name, value in numbers.items()),
         "",
         "[server]",
         f'database_url = "{database_url}"',
-        *(f"{name} = {value}" for name, value in server.items()),
+        *(f"{name} = {_toml(value)}" for name, value in server.items()),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _toml(value: float | str) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 class MoaProcess:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from moa import __version__
-from moa.cli import blend, compare, keys, mcp, models, serve
+from moa.cli import blend, compare, keys, mcp, models, serve, usage
 from moa.cli.eval import eval_command
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command("models")(models.models_command)
 app.command("serve")(serve.serve_command)
 app.command("mcp")(mcp.mcp_command)
 app.add_typer(keys.app, name="keys")
+app.command("usage")(usage.usage_command)
 
 
 def _version(shown: bool) -> None:

@@ -13,16 +13,18 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from moa.store import keys, ledger, reservations, usage
+from moa.store import keys, ledger, reservations, usage, usage_totals
 from moa.store.database import make_directory, make_engine, migrate, reader
 from moa.store.keys import ApiKey
 from moa.store.reservations import Reservation, Settlement
-from moa.store.usage import UsageRecord
+from moa.store.usage import Position, UsagePage, UsageRecord
+from moa.store.usage_totals import UsageTotal
 
 log = logging.getLogger("moa.store")
 #: Seconds a reservation stays held without renewal (``[server] reservation_lease_s``).
@@ -250,3 +252,31 @@ class Store:
         """The key's latest usage records, newest first."""
         async with self._reader.begin() as conn:
             return await usage.recent_usage(conn, key_id, limit)
+
+    async def usage_page(
+        self,
+        key_id: str,
+        *,
+        limit: int = 100,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: Position | None = None,
+    ) -> UsagePage:
+        """A page of the key's records in ``[since, until)``, newest first, continuing
+        strictly after ``after`` (the previous page's ``next``)."""
+        async with self._reader.begin() as conn:
+            return await usage.usage_page(
+                conn, key_id, limit=limit, since=since, until=until, after=after
+            )
+
+    async def usage_totals(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        key_id: str | None = None,
+    ) -> list[UsageTotal]:
+        """What was used in ``[since, until)`` per UTC day, key, route, strategy and models
+        (every key's, or ``key_id``'s): what a team bills from."""
+        async with self._reader.begin() as conn:
+            return await usage_totals.usage_totals(conn, since=since, until=until, key_id=key_id)

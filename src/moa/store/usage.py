@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -99,6 +99,55 @@ async def recent_usage(conn: AsyncConnection, key_id: str, limit: int = 50) -> l
         .limit(limit)
     )
     return [_to_record(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page of usage ended: its last record's ``created_at`` and row id. Keyset
+    rather than an offset, so records written or deleted while a client pages through
+    neither shift a record onto a second page nor past every page."""
+
+    created_at: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePage:
+    """Records newest first; ``next`` is where the following page starts (after it),
+    None when this page is the last."""
+
+    records: list[UsageRecord]
+    next: Position | None
+
+
+async def usage_page(
+    conn: AsyncConnection,
+    key_id: str,
+    *,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Position | None = None,
+) -> UsagePage:
+    """Up to ``limit`` of the key's records with ``since <= created_at < until``, newest
+    first, strictly after ``after`` in that order. One more row is read than returned, so
+    the last page says it is the last instead of leaving an empty page to fetch."""
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    c = usage_records.c
+    stmt = select(usage_records).where(c.key_id == key_id)
+    if since is not None:
+        stmt = stmt.where(c.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(c.created_at < until)
+    if after is not None:
+        same_time = and_(c.created_at == after.created_at, c.id < after.id)
+        stmt = stmt.where(or_(c.created_at < after.created_at, same_time))
+    stmt = stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+    rows = list((await conn.execute(stmt)).mappings())
+    last = rows[limit - 1] if len(rows) > limit else None
+    following = Position(last["created_at"], int(last["id"])) if last is not None else None
+    return UsagePage([_to_record(row) for row in rows[:limit]], following)
 
 
 async def forget(conn: AsyncConnection, *, key_id: str, request_id: str, status: str) -> None:

@@ -19,6 +19,7 @@ from moa.server.billing import metered
 from moa.server.openapi import FREE, PAID, error_responses
 from moa.server.replies import respond
 from moa.server.state import app_state
+from moa.server.usage_pages import decode_cursor, encode_cursor, period, record_json
 from moa.types import (
     STRATEGIES,
     BlendAnswer,
@@ -114,29 +115,23 @@ def _catalogued(entry: CatalogueEntry, settings: Settings) -> dict[str, Any]:
 
 @router.get("/usage", responses=error_responses(("invalid_request", *FREE)))
 async def usage(
-    request: Request, key: AuthenticatedKey, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    request: Request,
+    key: AuthenticatedKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> Response:
-    """This key's balance and its most recent requests."""
+    """This key's balance and its requests, newest first, a page at a time: pass
+    ``next_cursor`` back as ``cursor`` for the next page (null on the last)."""
     state = app_state(request)
-    records = await state.store.recent_usage(key.id, limit=limit)
+    after = None if cursor is None else decode_cursor(cursor)
+    start, end = period(since, until)
+    page = await state.store.usage_page(key.id, limit=limit, since=start, until=end, after=after)
     body = {
         "key_id": key.id,
         "credits_remaining": await state.store.balance(key.id),
-        "requests": [
-            {
-                "request_id": r.request_id,
-                "route": r.route,
-                "strategy": r.strategy,
-                "models": r.models,
-                "prompt_tokens": r.prompt_tokens,
-                "completion_tokens": r.completion_tokens,
-                "cost_usd": r.cost_usd,
-                "credits_charged": r.credits_charged,
-                "latency_ms": r.latency_ms,
-                "status": r.status,
-                "created_at": r.created_at.isoformat(),
-            }
-            for r in records
-        ],
+        "requests": [record_json(r) for r in page.records],
+        "next_cursor": None if page.next is None else encode_cursor(page.next),
     }
     return JSONResponse(body)

@@ -98,6 +98,9 @@ class ServerConfig(BaseModel):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_message_chars: int = Field(200_000, ge=1)
     key_inflight: int = Field(16, ge=1)  # concurrent paid requests per key
+    # How long a process trusts a key it has just read; a revocation reaches every replica
+    # within this. 0 reads the key row on every request.
+    auth_cache_s: float = Field(0.5, ge=0, le=1)
     trusted_proxies: list[str] = []  # IPs or CIDRs whose X-Forwarded-For is believed
     credits: CreditCosts = CreditCosts()
     # A reservation is a lease its process renews every third of this; one not renewed

@@ -74,7 +74,7 @@ def list_keys(config: ConfigOption = None) -> None:
 
 @app.command("revoke")
 def revoke(key_id: str, config: ConfigOption = None) -> None:
-    """Revoke a key: it stops working at once."""
+    """Revoke a key: every server refuses it within [server] auth_cache_s (0.5 s)."""
 
     async def work(store: Store) -> bool:
         return await store.revoke(key_id)

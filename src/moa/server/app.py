@@ -23,6 +23,7 @@ from moa.runtime import Runtime
 from moa.server.body_limit import BodyLimit
 from moa.server.drain import Drain, Draining
 from moa.server.errors import install_error_handlers
+from moa.server.key_cache import KeyCache
 from moa.server.metrics import Metrics
 from moa.server.openapi import install_openapi
 from moa.server.ratelimit import KeyInflight, RateLimits
@@ -55,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stack.enter_async_context(store.keep_leases())
             stack.enter_context(drain.on_signals())
             stack.push_async_callback(drain.aclose)
-            app.state.moa = AppState(config, runtime, store, limits, metrics, inflight, drain)
+            keys = KeyCache(store.authenticate, config.server.auth_cache_s)
+            app.state.moa = AppState(config, runtime, store, limits, metrics, inflight, keys, drain)
             await stack.enter_async_context(mcp.running())
             yield
 

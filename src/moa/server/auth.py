@@ -38,7 +38,7 @@ async def _authenticate(request: Request, token: str, how: str) -> ApiKey:
     state = app_state(request)
     context = request_context(request)
     await state.limits.check_ip(context.client)
-    key = await state.store.authenticate(token) if token else None
+    key = await state.keys.authenticate(token) if token else None
     if key is None:
         context.headers = await state.limits.hit_ip(context.client)
         if not token:

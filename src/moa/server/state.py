@@ -1,5 +1,5 @@
 """What the server holds for its lifetime: settings, runtime, store, rate limits, metrics,
-in-flight counts, and the drain that ends its requests at shutdown."""
+in-flight counts, recently authenticated keys, and the drain that ends its requests at shutdown."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import Request
 from moa.config import Settings
 from moa.runtime import Runtime
 from moa.server.drain import Drain
+from moa.server.key_cache import KeyCache
 from moa.server.metrics import Metrics
 from moa.server.ratelimit import KeyInflight, RateLimits
 from moa.store import Store
@@ -23,6 +24,7 @@ class AppState:
     limits: RateLimits
     metrics: Metrics
     inflight: KeyInflight
+    keys: KeyCache
     drain: Drain | None = None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, insert, inspect
+from sqlalchemy import CheckConstraint, Connection, MetaData, Table, insert, inspect
 
 from moa.store import Store, migrations
 from moa.store.keys import generate_plaintext, hash_key
@@ -55,10 +55,26 @@ def test_head_is_the_newest_revision_shipped() -> None:
     assert ScriptDirectory(str(migrations.DIRECTORY)).get_current_head() == migrations.HEAD
 
 
+#: api_keys as moa made it before migrations (revision 0001 has exactly these columns).
+_LEGACY_KEY_COLUMNS = ("id", "name", "key_hash", "prefix", "credits", "created_at", "revoked")
+
+
+def _legacy_tables() -> list[Table]:
+    legacy = MetaData()
+    keys = Table(
+        "api_keys",
+        legacy,
+        *(column._copy() for column in api_keys.columns if column.name in _LEGACY_KEY_COLUMNS),
+        *(c._copy() for c in api_keys.constraints if isinstance(c, CheckConstraint)),
+    )
+    return [keys, ledger_entries.to_metadata(legacy), usage_records.to_metadata(legacy)]
+
+
 def _create_all_like_before_migrations(conn: Connection, key_hash: str) -> None:
-    metadata.create_all(conn, tables=[api_keys, ledger_entries, usage_records])
+    tables = _legacy_tables()
+    tables[0].metadata.create_all(conn)
     conn.execute(
-        insert(api_keys).values(
+        insert(tables[0]).values(
             id="key_old",
             name="from before",
             key_hash=key_hash,

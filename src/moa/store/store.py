@@ -22,6 +22,7 @@ from moa.store import keys, ledger, reservations, usage
 from moa.store.database import make_directory, make_engine, migrate, reader
 from moa.store.keys import ApiKey
 from moa.store.reservations import Reservation, Settlement
+from moa.store.schema import utcnow
 from moa.store.usage import UsageRecord
 
 log = logging.getLogger("moa.store")
@@ -101,16 +102,56 @@ class Store:
 
     # -- keys ---------------------------------------------------------------
 
-    async def create_key(self, *, credits: int, name: str = "") -> tuple[ApiKey, str]:
-        """New key with ``credits``; returns (record, plaintext). The plaintext
-        is not stored and cannot be recovered: show it to the user once."""
+    async def create_key(
+        self,
+        *,
+        credits: int,
+        name: str = "",
+        budget_usd: float | None = None,
+        models: Sequence[str] | None = None,
+    ) -> tuple[ApiKey, str]:
+        """New key with ``credits`` and optional limits (``moa.store.key_limits``); returns
+        (record, plaintext). The plaintext is not stored and cannot be recovered: show it
+        to the user once. ValueError naming the field for a bad value."""
         async with self._write() as conn:
-            return await keys.create_key(conn, credits=credits, name=name)
+            return await keys.create_key(
+                conn, credits=credits, name=name, budget_usd=budget_usd, models=models
+            )
+
+    async def update_key(
+        self,
+        key_id: str,
+        *,
+        name: str | keys.Unset = keys.UNSET,
+        budget_usd: float | keys.Unset | None = keys.UNSET,
+        models: Sequence[str] | keys.Unset | None = keys.UNSET,
+    ) -> ApiKey | None:
+        """Change a key's name or limits (None clears a limit); None if no such key."""
+        async with self._write() as conn:
+            return await keys.update_key(
+                conn, key_id, name=name, budget_usd=budget_usd, models=models
+            )
 
     async def authenticate(self, presented: str) -> ApiKey | None:
-        """The active key for a presented plaintext; None if unknown or revoked."""
+        """The active key for a presented plaintext; None if unknown or revoked. Records
+        the use (``last_used_at``) when the last one recorded is a minute old."""
         async with self._reader.begin() as conn:
-            return await keys.authenticate(conn, presented)
+            key = await keys.authenticate(conn, presented)
+        now = utcnow()
+        if key is not None and keys.needs_touch(key, now):
+            async with self._write() as conn:
+                await keys.touch(conn, key.id, now)
+        return key
+
+    async def spent_usd(self, key_id: str) -> float:
+        """USD the key's usage records add up to (what its budget is compared with)."""
+        async with self._reader.begin() as conn:
+            return (await keys.spent_usd(conn, [key_id])).get(key_id, 0.0)
+
+    async def spending(self) -> dict[str, float]:
+        """USD spent per key, for every key that spent any."""
+        async with self._reader.begin() as conn:
+            return await keys.spent_usd(conn)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         """The key with this id (including revoked ones), or None."""

@@ -19,6 +19,7 @@ from moa.testing import ScriptedUpstream
 from moa.testing.served import ServedApp
 from tests.conftest import fake_settings
 from tests.server.helpers import USER, blend_body, error_of
+from tests.server.processes import eventually
 
 TOKEN = "admin-token-for-tests-0123456789"
 ROUTES = [
@@ -140,11 +141,16 @@ async def test_a_key_made_through_the_api_blends_and_is_listed_by_its_prefix_onl
 
     listing = await admin.http.get("/admin/v1/keys")
     assert created["key"] not in listing.text
-    entry = await admin.listed(created["id"])
+    entry = await eventually(lambda: _used(admin, created["id"]), message="last use recorded")
     assert entry["prefix"] == created["key"][:12]
     assert (entry["credits"], entry["revoked"], entry["name"]) == (6, False, "team-a")
     assert entry["created_at"] <= entry["last_used_at"]
     assert entry["spent_usd"] > 0  # priced at a dollar a token
+
+
+async def _used(admin: Admin, key_id: str) -> dict[str, Any] | None:
+    entry = await admin.listed(key_id)
+    return entry if entry["last_used_at"] is not None else None
 
 
 async def test_a_top_up_is_what_the_key_then_spends(admin: Admin) -> None:

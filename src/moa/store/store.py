@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy import text
@@ -54,6 +55,8 @@ class Store:
         # loop, instead of letting each hold a connection and spin on the file lock (which
         # under bursts ran past busy_timeout and failed requests).
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # ``last_used_at`` writes in flight, one per key at most.
+        self._touching: dict[str, asyncio.Task[None]] = {}
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -86,7 +89,8 @@ class Store:
         return cls(engine, lease_s=lease_s)
 
     async def close(self) -> None:
-        """Close all pooled connections."""
+        """Finish recording key uses, then close all pooled connections."""
+        await self.recorded_uses()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Store:
@@ -134,14 +138,28 @@ class Store:
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The active key for a presented plaintext; None if unknown or revoked. Records
-        the use (``last_used_at``) when the last one recorded is a minute old."""
+        the use (``last_used_at``) when the last one recorded is a minute old, in the
+        background: authentication itself only reads, so it never waits for a writer."""
         async with self._reader.begin() as conn:
             key = await keys.authenticate(conn, presented)
         now = utcnow()
-        if key is not None and keys.needs_touch(key, now):
-            async with self._write() as conn:
-                await keys.touch(conn, key.id, now)
+        if key is not None and keys.needs_touch(key, now) and key.id not in self._touching:
+            key_id = key.id
+            task = asyncio.create_task(self._touch(key_id, now), name="moa-key-touch")
+            self._touching[key_id] = task
+            task.add_done_callback(lambda _: self._touching.pop(key_id, None))
         return key
+
+    async def _touch(self, key_id: str, now: datetime) -> None:
+        try:
+            async with self._write() as conn:
+                await keys.touch(conn, key_id, now)
+        except Exception:  # informational: a failed write must not fail anything else
+            log.warning("recording the last use of key %s failed", key_id, exc_info=True)
+
+    async def recorded_uses(self) -> None:
+        """Wait until the uses :meth:`authenticate` is recording are written."""
+        await asyncio.gather(*self._touching.values(), return_exceptions=True)
 
     async def spent_usd(self, key_id: str) -> float:
         """USD the key's usage records add up to (what its budget is compared with)."""

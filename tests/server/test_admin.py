@@ -326,3 +326,25 @@ async def test_an_unknown_key_id_is_a_404(admin: Admin, method: str, path: str, 
         assert response.status_code == 404, response.text
         assert error_of(response)["code"] == "not_found"
         assert "<script>" not in response.text
+
+
+def test_the_openapi_document_has_the_admin_routes_with_their_errors(
+    admin_settings: Settings,
+) -> None:
+    from moa.server.app import create_app
+
+    paths = create_app(admin_settings).openapi()["paths"]
+    operations = {
+        ("post", "/admin/v1/keys"): "201",
+        ("get", "/admin/v1/keys"): "200",
+        ("post", "/admin/v1/keys/{id}/credits"): "200",
+        ("patch", "/admin/v1/keys/{id}"): "200",
+        ("delete", "/admin/v1/keys/{id}"): "204",
+    }
+    for (method, path), success in operations.items():
+        responses = paths[path][method]["responses"]
+        assert {success, "400", "401", "404"} <= set(responses), (method, path)
+        assert "422" not in responses
+    paid = paths["/api/v1/blend"]["post"]["responses"]
+    assert "budget_exceeded" in paid["402"]["description"]
+    assert "model_not_allowed" in paid["403"]["description"]

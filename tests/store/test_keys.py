@@ -35,6 +35,7 @@ async def test_create_key_returns_record_and_plaintext_once(store: Store) -> Non
         "last_used_at",
         "budget_usd",
         "models",
+        "spent_usd",
     }
     assert plaintext not in repr(key)
     assert hashlib.sha256(plaintext.encode()).hexdigest() not in repr(key)
@@ -154,13 +155,15 @@ async def test_a_use_is_recorded_at_most_once_a_minute(store: Store) -> None:
     assert isinstance(last, type(long_ago)) and last > long_ago
 
 
-async def test_spent_usd_adds_up_the_keys_usage_records(store: Store) -> None:
-    spender, _ = await store.create_key(credits=1)
+async def test_spent_usd_is_the_sum_of_the_keys_usage_records(store: Store) -> None:
+    spender, _ = await store.create_key(credits=5)
     other, _ = await store.create_key(credits=1)
-    for cost in (0.25, 0.5):
-        await store.record_usage(
-            UsageRecord(request_id="r", key_id=spender.id, route="/x", cost_usd=cost)
-        )
-    assert await store.spent_usd(spender.id) == 0.75
-    assert await store.spent_usd(other.id) == 0.0
-    assert await store.spending() == {spender.id: 0.75}
+    for cost in (0.25, 0.5, 0.0):
+        record = UsageRecord(request_id="r", key_id=spender.id, route="/x", cost_usd=cost)
+        await store.record_usage(record)
+    reservation = await store.reserve(spender.id, 2)
+    assert reservation is not None
+    settled = UsageRecord(request_id="s", key_id=spender.id, route="/x", cost_usd=1.0)
+    await store.settle(reservation, 1, record=settled)
+    spent = {key.id: key.spent_usd for key in await store.list_keys()}
+    assert spent == {spender.id: 1.75, other.id: 0.0}

@@ -89,6 +89,21 @@ def _create_all_like_before_migrations(conn: Connection, key_hash: str) -> None:
             key_id="key_old", kind="create", amount=7, created_at=utcnow()
         )
     )
+    for cost in (0.125, 0.25):
+        conn.execute(insert(tables[2]).values(**_OLD_RECORD, cost_usd=cost, created_at=utcnow()))
+
+
+_OLD_RECORD = {
+    "request_id": "req_old",
+    "key_id": "key_old",
+    "route": "/api/v1/blend",
+    "models": "[]",
+    "prompt_tokens": 1,
+    "completion_tokens": 1,
+    "credits_charged": 0,
+    "latency_ms": 1,
+    "status": "ok",
+}
 
 
 async def test_a_database_from_before_migrations_is_stamped_upgraded_and_kept(
@@ -105,6 +120,7 @@ async def test_a_database_from_before_migrations_is_stamped_upgraded_and_kept(
     assert await _run(upgraded, migrations.current_revision, db.schema) == migrations.HEAD
     key = await upgraded.authenticate(plaintext)
     assert key is not None and key.credits == 7
+    assert (key.spent_usd, key.budget_usd, key.models) == (0.375, None, None)  # 0003 summed
     reservation = await upgraded.reserve(key.id, 3)  # the new table is there and works
     assert reservation is not None
     assert (await upgraded.settle(reservation, 3)).remaining == 4

@@ -123,24 +123,22 @@ def list_keys(
 ) -> None:
     """List keys: id, prefix, credits, state, name, limits (never the keys themselves)."""
 
-    async def work(store: Store) -> list[tuple[ApiKey, float]]:
-        spent = await store.spending()
-        return [(key, spent.get(key.id, 0.0)) for key in await store.list_keys()]
+    async def work(store: Store) -> list[ApiKey]:
+        return await store.list_keys()
 
     keys = _with_store(config, work)
     if as_json:
-        data = [{**key.public(), "spent_usd": spent} for key, spent in keys]
-        print(json.dumps({"data": data}, indent=2))
+        print(json.dumps({"data": [key.public() for key in keys]}, indent=2))
         return
-    for key, spent in keys:
-        print(_line(key, spent))
+    for key in keys:
+        print(_line(key))
 
 
-def _line(key: ApiKey, spent_usd: float) -> str:
+def _line(key: ApiKey) -> str:
     state = "revoked" if key.revoked else "active"
     line = f"{key.id}  {key.prefix}…  {key.credits:>8} credits  {state}  {key.name}"
     if key.budget_usd is not None:
-        line += f"  spent ${spent_usd:.4f} of ${key.budget_usd:.4f}"
+        line += f"  spent ${key.spent_usd:.4f} of ${key.budget_usd:.4f}"
     if key.models is not None:
         line += "  models " + ",".join(key.models)
     return line

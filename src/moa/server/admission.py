@@ -79,16 +79,14 @@ def check_allowed(key: ApiKey, models: NamedModels) -> None:
             )
 
 
-async def check_budget(state: AppState, key: ApiKey) -> None:
-    """A key with a USD budget is refused once its usage records add up to it."""
-    if key.budget_usd is None:
-        return
-    spent = await state.store.spent_usd(key.id)
-    if spent >= key.budget_usd:
+def check_budget(key: ApiKey) -> None:
+    """A key with a USD budget is refused once its usage records add up to it (the sum is
+    kept on the key's row, read when it authenticated: no query here)."""
+    if key.budget_usd is not None and key.spent_usd >= key.budget_usd:
         raise ApiError(
             402,
             "budget_exceeded",
-            f"this key has spent ${spent:.4f} of its ${key.budget_usd:.4f} budget; "
+            f"this key has spent ${key.spent_usd:.4f} of its ${key.budget_usd:.4f} budget; "
             "ask an administrator to raise it",
         )
 
@@ -115,7 +113,7 @@ async def admit(
     state.runtime.check_timeouts(body, field_prefix)
     check_models(state, models)
     check_allowed(key, models)
-    await check_budget(state, key)
+    check_budget(key)
     context.cleanups.append(state.inflight.acquire(key.id))
     TENANT.set(key.id)  # the router shares slots and judges breakers per key
     charge = Charge(

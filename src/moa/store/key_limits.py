@@ -1,9 +1,10 @@
 """A key's optional limits: the models it may name and the USD it may spend.
 
 The allow-list holds model ids (``openai/gpt-4o``) or a whole provider (``openai/*``); a
-key without one may name any model the server serves. The budget is compared with the USD
-its usage records add up to, before each request: a request that starts under the budget
-may end above it, and the next one is refused.
+key without one may name any model the server serves. The budget is compared with the
+key's ``spent_usd`` (its usage records' cost, summed on its row as each is written) before
+each request: a request that starts under the budget may end above it, and the next one
+is refused.
 
 The admin API (its request bodies) and ``moa keys`` (its options) both check their input
 here, so both refuse the same things with the same words.

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moa.store import key_limits, ledger
-from moa.store.schema import api_keys, usage_records, utcnow
+from moa.store.schema import api_keys, utcnow
 
 KEY_PREFIX = "moa_sk_"
 #: Characters of the plaintext kept for display ("moa_sk_" + 5 random chars):
@@ -47,6 +47,7 @@ _PUBLIC_COLUMNS = (
     api_keys.c.last_used_at,
     api_keys.c.budget_usd,
     api_keys.c.models,
+    api_keys.c.spent_usd,
 )
 
 
@@ -75,6 +76,8 @@ class ApiKey:
     budget_usd: float | None = None
     #: The models it may name (None: any), model ids or ``provider/*``.
     models: tuple[str, ...] | None = None
+    #: USD its usage records add up to (what the budget is compared with).
+    spent_usd: float = 0.0
 
     def public(self) -> dict[str, Any]:
         """The key as the admin API and ``moa keys list --json`` show it."""
@@ -88,6 +91,7 @@ class ApiKey:
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
             "budget_usd": self.budget_usd,
             "models": list(self.models) if self.models is not None else None,
+            "spent_usd": self.spent_usd,
         }
 
 
@@ -123,6 +127,7 @@ def _to_api_key(row: RowMapping) -> ApiKey:
         last_used_at=row["last_used_at"],
         budget_usd=None if row["budget_usd"] is None else float(row["budget_usd"]),
         models=None if row["models"] is None else tuple(json.loads(row["models"])),
+        spent_usd=float(row["spent_usd"]),
     )
 
 
@@ -254,16 +259,3 @@ async def touch(conn: AsyncConnection, key_id: str, now: datetime) -> None:
 
 def needs_touch(key: ApiKey, now: datetime) -> bool:
     return key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY
-
-
-async def spent_usd(
-    conn: AsyncConnection, key_ids: Sequence[str] | None = None
-) -> dict[str, float]:
-    """USD each key's usage records add up to (all keys if None); keys that spent nothing
-    are left out."""
-    stmt = select(usage_records.c.key_id, func.sum(usage_records.c.cost_usd)).group_by(
-        usage_records.c.key_id
-    )
-    if key_ids is not None:
-        stmt = stmt.where(usage_records.c.key_id.in_(key_ids))
-    return {row[0]: float(row[1] or 0.0) for row in await conn.execute(stmt)}

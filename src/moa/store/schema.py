@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 metadata = MetaData()
@@ -87,6 +88,9 @@ api_keys = Table(
     # name as a JSON array; NULL means no limit.
     Column("budget_usd", Float, nullable=True),
     Column("models", Text, nullable=True),
+    # The sum of the key's usage records' cost_usd, kept in step with them (each record
+    # adds its cost in the same transaction), so the budget check costs no query.
+    Column("spent_usd", Float, nullable=False, server_default=text("0")),
     # Belt and braces: ``reserve`` already refuses to overdraw, but the database
     # rejects a negative balance too should any future statement get it wrong.
     CheckConstraint("credits >= 0", name="ck_api_keys_credits_nonnegative"),

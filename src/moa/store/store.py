@@ -161,16 +161,6 @@ class Store:
         """Wait until the uses :meth:`authenticate` is recording are written."""
         await asyncio.gather(*self._touching.values(), return_exceptions=True)
 
-    async def spent_usd(self, key_id: str) -> float:
-        """USD the key's usage records add up to (what its budget is compared with)."""
-        async with self._reader.begin() as conn:
-            return (await keys.spent_usd(conn, [key_id])).get(key_id, 0.0)
-
-    async def spending(self) -> dict[str, float]:
-        """USD spent per key, for every key that spent any."""
-        async with self._reader.begin() as conn:
-            return await keys.spent_usd(conn)
-
     async def get_key(self, key_id: str) -> ApiKey | None:
         """The key with this id (including revoked ones), or None."""
         async with self._reader.begin() as conn:

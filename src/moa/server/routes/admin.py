@@ -16,7 +16,7 @@ import hmac
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -127,14 +127,8 @@ async def create_key(body: CreateKey, request: Request) -> JSONResponse:
 async def list_keys(request: Request) -> JSONResponse:
     """Every key, oldest first: its prefix (never the key), balance, state, limits and the
     USD it has spent."""
-    store = app_state(request).store
-    spent = await store.spending()
-    data = [_shown(key, spent.get(key.id, 0.0)) for key in await store.list_keys()]
-    return JSONResponse({"data": data})
-
-
-def _shown(key: ApiKey, spent_usd: float) -> dict[str, Any]:
-    return {**key.public(), "spent_usd": spent_usd}
+    keys = await app_state(request).store.list_keys()
+    return JSONResponse({"data": [key.public() for key in keys]})
 
 
 @router.post("/keys/{id}/credits")
@@ -162,7 +156,7 @@ async def update_key(key: KnownKey, body: UpdateKey, request: Request) -> JSONRe
             models=body.models if "models" in sent else UNSET,
         )
     assert changed is not None, "keys are never deleted"
-    return JSONResponse(_shown(changed, await store.spent_usd(key.id)))
+    return JSONResponse(changed.public())
 
 
 @router.delete("/keys/{id}", status_code=204)

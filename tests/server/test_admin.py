@@ -319,6 +319,15 @@ async def test_bad_input_is_a_400_naming_the_field(
     assert error["message"].startswith(f"{field}:"), error["message"]
 
 
+@pytest.mark.parametrize("raw", [b'{"credits": 1, "budget_usd": NaN}', b'{"credits": Infinity}'])
+async def test_numbers_json_does_not_have_are_refused(admin: Admin, raw: bytes) -> None:
+    response = await admin.http.post(
+        "/admin/v1/keys", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert error_of(response)["code"] == "invalid_request"
+
+
 @pytest.mark.parametrize("method, path, body", ROUTES[2:])
 async def test_an_unknown_key_id_is_a_404(admin: Admin, method: str, path: str, body: Any) -> None:
     for key_id in ("key_0123456789ab", "key_<script>", "x" * 300):

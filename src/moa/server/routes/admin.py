@@ -64,7 +64,7 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    budget_usd: float | None = Field(None, ge=0, le=key_limits.MAX_BUDGET_USD)
+    budget_usd: float | None = Field(None, ge=0, le=key_limits.MAX_BUDGET_USD, allow_inf_nan=False)
     # Each entry is checked by the store (moa.store.key_limits), which names it.
     models: list[str] | None = Field(None, max_length=key_limits.MAX_MODELS)
 

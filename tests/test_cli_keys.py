@@ -4,6 +4,7 @@ default), and `moa keys demo` (what `make serve` prints) makes one demo key and 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import subprocess
@@ -92,3 +93,71 @@ def test_a_database_that_does_not_know_the_kept_demo_key_gets_a_new_one(tmp_path
     assert (data / "moa" / "demo-key").read_text(encoding="utf-8").strip() == second.stdout.split()[
         -1
     ]
+
+
+def moa_fails(*args: str, cwd: Path, data: Path) -> subprocess.CompletedProcess[str]:
+    """``moa ARGS`` that is expected to fail: its result, whatever the exit code."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MOA_")}
+    return subprocess.run(
+        [MOA, *args],
+        cwd=cwd,
+        env={**clean, "XDG_DATA_HOME": str(data)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keys_carry_limits_that_list_shows_and_update_changes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    made = moa(
+        "keys", "create", "--credits", "5", "--name", "team",
+        "--budget-usd", "2.5", "--models", "fake/alpha, spare/*",
+        cwd=tmp_path, data=data,
+    ).stdout  # fmt: skip
+    key_id, plaintext = made.split()[1], made.strip().splitlines()[-1]
+    listed = json.loads(moa("keys", "list", "--json", cwd=tmp_path, data=data).stdout)
+    [entry] = listed["data"]
+    assert set(entry) == {
+        "id", "name", "prefix", "credits", "revoked", "created_at",
+        "last_used_at", "budget_usd", "models", "spent_usd",
+    }  # fmt: skip
+    assert (entry["id"], entry["prefix"], entry["credits"]) == (key_id, plaintext[:12], 5)
+    assert (entry["budget_usd"], entry["models"]) == (2.5, ["fake/alpha", "spare/*"])
+    assert (entry["revoked"], entry["last_used_at"], entry["spent_usd"]) == (False, None, 0.0)
+    assert "models fake/alpha,spare/*" in moa("keys", "list", cwd=tmp_path, data=data).stdout
+
+    changed = moa(
+        "keys", "update", key_id, "--budget-usd", "none", "--models", "all",
+        cwd=tmp_path, data=data,
+    ).stdout  # fmt: skip
+    assert changed.strip() == f"{key_id}: budget none, models any"
+    [entry] = json.loads(moa("keys", "list", "--json", cwd=tmp_path, data=data).stdout)["data"]
+    assert (entry["budget_usd"], entry["models"]) == (None, None)
+
+
+def test_bad_limits_and_unknown_ids_exit_2_naming_what_is_wrong(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bad = moa_fails("keys", "create", "--credits", "1", "--models", "nope", cwd=tmp_path, data=data)
+    assert bad.returncode == 2 and bad.stderr.startswith("invalid_request: models[0]:")
+    bad = moa_fails(
+        "keys", "create", "--credits", "1", "--budget-usd", "lots", cwd=tmp_path, data=data
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("invalid_request: --budget-usd:")
+    unknown = moa_fails(
+        "keys", "update", "key_000000000000", "--budget-usd", "1", cwd=tmp_path, data=data
+    )
+    assert unknown.returncode == 2 and unknown.stderr.startswith("not_found:")
+    nothing = moa_fails("keys", "update", "key_000000000000", cwd=tmp_path, data=data)
+    assert nothing.returncode == 2 and nothing.stderr.startswith("invalid_request:")
+
+
+def test_a_revoked_key_may_be_topped_up_and_stays_revoked(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key_id = moa("keys", "create", "--credits", "1", cwd=tmp_path, data=data).stdout.split()[1]
+    moa("keys", "revoke", key_id, cwd=tmp_path, data=data)
+    topped = moa("keys", "top-up", key_id, "--credits", "4", cwd=tmp_path, data=data).stdout
+    assert topped.strip() == f"{key_id} now has 5 credits"
+    [entry] = json.loads(moa("keys", "list", "--json", cwd=tmp_path, data=data).stdout)["data"]
+    assert (entry["credits"], entry["revoked"]) == (5, True)

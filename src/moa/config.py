@@ -65,6 +65,14 @@ BUILTIN_PROVIDERS: dict[str, ProviderConfig] = {
 # server's own ports (or burn its CPU on the embedded model), so HTTP clients get them
 # only when moa.toml declares them.
 KEYLESS_PROVIDERS = frozenset({"local", "ollama", "vllm", "llamacpp"})
+#: The admin token is a password to every key: a short one could be guessed.
+MIN_ADMIN_TOKEN = 16
+
+
+def check_admin_token(value: str, where: str = "") -> str:
+    if value and len(value) < MIN_ADMIN_TOKEN:
+        raise ValueError(f"{where}must be empty or at least {MIN_ADMIN_TOKEN} characters")
+    return value
 
 
 class ModelConfig(BaseModel):
@@ -108,6 +116,13 @@ class ServerConfig(BaseModel):
     reservation_lease_s: float = Field(30.0, ge=1, le=3600)
     # SIGTERM: in-flight requests get this long to finish, then end with `shutting_down`.
     shutdown_grace_s: float = Field(10.0, ge=0, le=3600)
+    # The bearer token of /admin/v1 (empty: those routes answer 404); MOA_ADMIN_TOKEN wins.
+    admin_token: str = Field("", repr=False)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        return check_admin_token(value)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -181,6 +196,16 @@ class Settings(BaseModel):
             url = f"sqlite+aiosqlite:///{self.data_dir / 'moa.db'}"
         if url != self.server.database_url:
             self.server = self.server.model_copy(update={"database_url": url})
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_admin_token(self) -> Settings:
+        """``MOA_ADMIN_TOKEN``, else moa.toml's ``admin_token`` (a secret is better kept
+        out of a file that is shared or committed)."""
+        token = self.env.get("MOA_ADMIN_TOKEN", "").strip()
+        if token and token != self.server.admin_token:
+            check_admin_token(token, "MOA_ADMIN_TOKEN: ")
+            self.server = self.server.model_copy(update={"admin_token": token})
         return self
 
     @property

@@ -27,6 +27,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_request": (400, "a field is wrong; the message names it and what is allowed"),
     "unauthorized": (401, "no API key, or one that is unknown or revoked"),
     "insufficient_credits": (402, "the key's credits do not cover the request's price"),
+    "budget_exceeded": (402, "the key has spent its USD budget"),
+    "model_not_allowed": (403, "the key may not use a model the request names"),
     "not_found": (404, "no such route or resource"),
     "method_not_allowed": (405, "the route does not take this method"),
     "request_too_large": (413, "the body or a message is over the server's limit"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -60,3 +61,14 @@ async def timed_events(
                 data = line[len("data: ") :]
                 event = {"done": True} if data == "[DONE]" else json.loads(data)
                 yield time.perf_counter() - started, event
+
+
+async def refusal(http: httpx.AsyncClient, path: str, polls: int = 200) -> httpx.Response:
+    """The first answer to ``GET path`` that is not a 200, polling at 20 Hz for at most
+    10 s: how a test waits out ``[server] auth_cache_s`` on another process."""
+    for _ in range(polls):
+        response = await http.get(path)
+        if response.status_code != 200:
+            return response
+        await asyncio.sleep(0.05)
+    return response

@@ -3,7 +3,7 @@ same key, rate limits and credits as the HTTP routes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
@@ -32,7 +32,7 @@ async def agent_of(served: ServedApp, headers: dict[str, str]) -> AsyncIterator[
         yield client
 
 
-def text_of(content: list[object]) -> str:
+def text_of(content: Sequence[object]) -> str:
     (block,) = content
     assert isinstance(block, TextContent)
     return block.text
@@ -128,3 +128,17 @@ async def test_bad_arguments_over_mcp_are_refused_before_credits_move(
     assert result.structured_content["error"]["code"] == "invalid_request"
     assert result.structured_content["error"]["message"].startswith("models[0]: ")
     assert await store.balance(key_id) == 100
+
+
+async def test_a_key_limited_to_some_models_is_refused_others_over_mcp(
+    served: ServedApp, store: Store, upstream: ScriptedUpstream
+) -> None:
+    key, plaintext = await store.create_key(credits=10, models=["fake/alpha", "fake/beta"])
+    async with agent_of(served, {"Authorization": f"Bearer {plaintext}"}) as agent:
+        result = await agent.call_tool("blend", BLEND)  # its synthesizer is fake/synth
+    assert result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["error"]["code"] == "model_not_allowed"
+    assert result.structured_content["error"]["message"].startswith("synthesizer: ")
+    assert await store.balance(key.id) == 10
+    assert upstream.requests == []

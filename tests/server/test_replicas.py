@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from moa.store import Store
 from moa.testing import ScriptedUpstream
-from tests.server.helpers import USER, blend_body, error_of
+from tests.server.helpers import USER, blend_body, error_of, refusal
 
 from .processes import MoaProcess, write_config
 
@@ -237,20 +237,10 @@ async def test_a_revoked_key_is_refused_by_every_replica_once_its_cache_time_is_
     async with clients(cluster.urls, key) as https:
         before = [(await http.get("/api/v1/usage")).status_code for http in https]
         assert await cluster.store.revoke(key_id)
-        after = [await _refused(http) for http in https]
+        after = [await refusal(http, "/api/v1/usage") for http in https]
     assert before == [200] * REPLICAS
     assert [r.status_code for r in after] == [401] * REPLICAS
     assert {error_of(r)["code"] for r in after} == {"unauthorized"}
-
-
-async def _refused(http: httpx.AsyncClient, polls: int = 200) -> httpx.Response:
-    """The first answer that is not a 200, polling at 20 Hz (at most 10 s)."""
-    for _ in range(polls):
-        response = await http.get("/api/v1/usage")
-        if response.status_code != 200:
-            return response
-        await asyncio.sleep(0.05)
-    return response
 
 
 async def test_two_workers_on_one_port_spend_a_key_exactly(

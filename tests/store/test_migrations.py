@@ -12,7 +12,7 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, insert, inspect
+from sqlalchemy import CheckConstraint, Connection, MetaData, Table, insert, inspect
 
 from moa.store import Store, migrations
 from moa.store.keys import generate_plaintext, hash_key
@@ -55,10 +55,26 @@ def test_head_is_the_newest_revision_shipped() -> None:
     assert ScriptDirectory(str(migrations.DIRECTORY)).get_current_head() == migrations.HEAD
 
 
+#: api_keys as moa made it before migrations (revision 0001 has exactly these columns).
+_LEGACY_KEY_COLUMNS = ("id", "name", "key_hash", "prefix", "credits", "created_at", "revoked")
+
+
+def _legacy_tables() -> list[Table]:
+    legacy = MetaData()
+    keys = Table(
+        "api_keys",
+        legacy,
+        *(column._copy() for column in api_keys.columns if column.name in _LEGACY_KEY_COLUMNS),
+        *(c._copy() for c in api_keys.constraints if isinstance(c, CheckConstraint)),
+    )
+    return [keys, ledger_entries.to_metadata(legacy), usage_records.to_metadata(legacy)]
+
+
 def _create_all_like_before_migrations(conn: Connection, key_hash: str) -> None:
-    metadata.create_all(conn, tables=[api_keys, ledger_entries, usage_records])
+    tables = _legacy_tables()
+    tables[0].metadata.create_all(conn)
     conn.execute(
-        insert(api_keys).values(
+        insert(tables[0]).values(
             id="key_old",
             name="from before",
             key_hash=key_hash,
@@ -73,6 +89,21 @@ def _create_all_like_before_migrations(conn: Connection, key_hash: str) -> None:
             key_id="key_old", kind="create", amount=7, created_at=utcnow()
         )
     )
+    for cost in (0.125, 0.25):
+        conn.execute(insert(tables[2]).values(**_OLD_RECORD, cost_usd=cost, created_at=utcnow()))
+
+
+_OLD_RECORD = {
+    "request_id": "req_old",
+    "key_id": "key_old",
+    "route": "/api/v1/blend",
+    "models": "[]",
+    "prompt_tokens": 1,
+    "completion_tokens": 1,
+    "credits_charged": 0,
+    "latency_ms": 1,
+    "status": "ok",
+}
 
 
 async def test_a_database_from_before_migrations_is_stamped_upgraded_and_kept(
@@ -89,6 +120,7 @@ async def test_a_database_from_before_migrations_is_stamped_upgraded_and_kept(
     assert await _run(upgraded, migrations.current_revision, db.schema) == migrations.HEAD
     key = await upgraded.authenticate(plaintext)
     assert key is not None and key.credits == 7
+    assert (key.spent_usd, key.budget_usd, key.models) == (0.375, None, None)  # 0003 summed
     reservation = await upgraded.reserve(key.id, 3)  # the new table is there and works
     assert reservation is not None
     assert (await upgraded.settle(reservation, 3)).remaining == 4

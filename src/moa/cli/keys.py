@@ -1,9 +1,11 @@
-"""``moa keys``: create, list, revoke and top up API keys in the server's database, and
-the demo key ``make serve`` prints."""
+"""``moa keys``: create, list, top up, change and revoke API keys in the server's database
+(what the admin API, ``/admin/v1/keys``, does over HTTP), and the demo key ``make serve``
+prints."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,14 +17,32 @@ from moa.cli.common import EXIT_USAGE, ConfigOption, fail, settings_or_exit
 
 if TYPE_CHECKING:
     from moa.config import Settings
-    from moa.store import Store
+    from moa.store import ApiKey, Store
 
 #: The demo key's file in the user data directory: its plaintext, readable by the user only
 #: (the database keeps only a hash, so this is the one place it can be found again).
 DEMO_KEY_FILE = "demo-key"
 
-app = typer.Typer(help="Manage API keys and their credits.", no_args_is_help=True)
+app = typer.Typer(help="Manage API keys, their credits and limits.", no_args_is_help=True)
 T = TypeVar("T")
+#: ``--budget-usd none`` and ``--models all`` lift a limit in ``moa keys update``.
+NO_BUDGET, ALL_MODELS = "none", "all"
+
+BudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--budget-usd",
+        help=f"USD the key may spend in all (its usage records' cost_usd); "
+        f"'{NO_BUDGET}': no budget.",
+    ),
+]
+ModelsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--models",
+        help=f"Comma-separated model ids or provider/* the key may use; '{ALL_MODELS}': any.",
+    ),
+]
 
 
 def _with_store(config: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
@@ -44,32 +64,115 @@ def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -
     return asyncio.run(run())
 
 
+def _budget(value: str) -> float | None:
+    if value.strip().lower() == NO_BUDGET:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        fail(
+            "invalid_request",
+            f"--budget-usd: {value!r} is not a number or '{NO_BUDGET}'",
+            EXIT_USAGE,
+        )
+
+
+def _models(value: str) -> list[str] | None:
+    if value.strip().lower() == ALL_MODELS:
+        return None
+    return [model.strip() for model in value.split(",") if model.strip()]
+
+
+def _checked(work: Callable[[], T]) -> T:
+    """The store's ValueError names the field: one line and exit 2."""
+    try:
+        return work()
+    except ValueError as exc:
+        fail("invalid_request", str(exc), EXIT_USAGE)
+
+
 @app.command("create")
 def create(
     credits: Annotated[int, typer.Option(min=0, help="Credits the key starts with.")],
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+    budget_usd: BudgetOption = None,
+    models: ModelsOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Create a key. The key itself is printed once, alone on the last line."""
+    """Create a key, optionally with a USD budget and the models it may use. The key itself
+    is printed once, alone on the last line."""
+    budget = None if budget_usd is None else _budget(budget_usd)
+    allowed = None if models is None else _models(models)
 
     async def work(store: Store) -> str:
-        record, plaintext = await store.create_key(credits=credits, name=name)
+        record, plaintext = await store.create_key(
+            credits=credits, name=name, budget_usd=budget, models=allowed
+        )
         print(f"created {record.id} ({record.prefix}…) with {record.credits} credits")
         return plaintext
 
-    print(_with_store(config, work))
+    print(_checked(lambda: _with_store(config, work)))
 
 
 @app.command("list")
-def list_keys(config: ConfigOption = None) -> None:
-    """List keys: id, prefix, credits, revoked."""
+def list_keys(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what GET /admin/v1/keys answers.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List keys: id, prefix, credits, state, name, limits (never the keys themselves)."""
 
-    async def work(store: Store) -> None:
-        for key in await store.list_keys():
-            state = "revoked" if key.revoked else "active"
-            print(f"{key.id}  {key.prefix}…  {key.credits:>8} credits  {state}  {key.name}")
+    async def work(store: Store) -> list[ApiKey]:
+        return await store.list_keys()
 
-    _with_store(config, work)
+    keys = _with_store(config, work)
+    if as_json:
+        print(json.dumps({"data": [key.public() for key in keys]}, indent=2))
+        return
+    for key in keys:
+        print(_line(key))
+
+
+def _line(key: ApiKey) -> str:
+    state = "revoked" if key.revoked else "active"
+    line = f"{key.id}  {key.prefix}…  {key.credits:>8} credits  {state}  {key.name}"
+    if key.budget_usd is not None:
+        line += f"  spent ${key.spent_usd:.4f} of ${key.budget_usd:.4f}"
+    if key.models is not None:
+        line += "  models " + ",".join(key.models)
+    return line
+
+
+@app.command("update")
+def update(
+    key_id: str,
+    budget_usd: BudgetOption = None,
+    models: ModelsOption = None,
+    name: Annotated[str | None, typer.Option(help="A new label.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Change a key's limits or name: only the options given (what PATCH /admin/v1/keys/ID
+    does). A key over a new limit is refused from its next request on."""
+    if budget_usd is None and models is None and name is None:
+        fail("invalid_request", "give --budget-usd, --models or --name", EXIT_USAGE)
+
+    async def work(store: Store) -> ApiKey | None:
+        from moa.store.keys import UNSET
+
+        return await store.update_key(
+            key_id,
+            name=UNSET if name is None else name,
+            budget_usd=UNSET if budget_usd is None else _budget(budget_usd),
+            models=UNSET if models is None else _models(models),
+        )
+
+    key = _checked(lambda: _with_store(config, work))
+    if key is None:
+        fail("not_found", f"no key with id {key_id!r}", EXIT_USAGE)
+    budget = "none" if key.budget_usd is None else f"${key.budget_usd:g}"
+    allowed = "any" if key.models is None else ",".join(key.models)
+    print(f"{key.id}: budget {budget}, models {allowed}")
 
 
 @app.command("revoke")

@@ -1,5 +1,6 @@
-"""What every paid route does before work starts: size checks, model checks, then the
-credit reservation. Bad input is rejected here, before a single credit moves."""
+"""What every paid route does before work starts: size checks, model checks, the key's
+own limits (its allowed models, its USD budget), then the credit reservation. Bad input
+and a key over its limits are rejected here, before a single credit moves."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from moa.server.errors import ApiError
 from moa.server.request_scope import request_context
 from moa.server.state import AppState, app_state
 from moa.store import ApiKey
+from moa.store.key_limits import allows
 from moa.strategies import get_strategy
 from moa.types import (
     BlendRequest,
@@ -64,6 +66,31 @@ def check_models(state: AppState, models: NamedModels) -> None:
             raise ApiError(400, exc.code, f"{field}: {exc.message}") from exc
 
 
+def check_allowed(key: ApiKey, models: NamedModels) -> None:
+    """A key with an allow-list may name only those models: sources, synthesizer, judge and
+    every fallback alike."""
+    for field, model in models:
+        if not allows(key.models, model):
+            raise ApiError(
+                403,
+                "model_not_allowed",
+                f"{field}: this key may not use {model!r}; it may use "
+                + ", ".join(key.models or ()),
+            )
+
+
+def check_budget(key: ApiKey) -> None:
+    """A key with a USD budget is refused once its usage records add up to it (the sum is
+    kept on the key's row, read when it authenticated: no query here)."""
+    if key.budget_usd is not None and key.spent_usd >= key.budget_usd:
+        raise ApiError(
+            402,
+            "budget_exceeded",
+            f"this key has spent ${key.spent_usd:.4f} of its ${key.budget_usd:.4f} budget; "
+            "ask an administrator to raise it",
+        )
+
+
 async def admit(
     request: Request,
     key: ApiKey,
@@ -76,15 +103,17 @@ async def admit(
     strategy: str | None = None,
     field_prefix: str = "",
 ) -> Charge:
-    """Check the request (message sizes, timeouts against the floor, models), take one of
-    the key's in-flight slots, then reserve its credits. The Charge settles them later; the
-    request's scope releases the slot and settles whatever the response did not (a client
-    gone before the stream began, say)."""
+    """Check the request (message sizes, timeouts against the floor, models, the key's
+    limits), take one of the key's in-flight slots, then reserve its credits. The Charge
+    settles them later; the request's scope releases the slot and settles whatever the
+    response did not (a client gone before the stream began, say)."""
     state = app_state(request)
     context = request_context(request)
     check_message_sizes(body.messages, state.settings.server.max_message_chars)
     state.runtime.check_timeouts(body, field_prefix)
     check_models(state, models)
+    check_allowed(key, models)
+    check_budget(key)
     context.cleanups.append(state.inflight.acquire(key.id))
     TENANT.set(key.id)  # the router shares slots and judges breakers per key
     charge = Charge(

@@ -28,7 +28,7 @@ from moa.server.metrics import Metrics
 from moa.server.openapi import install_openapi
 from moa.server.ratelimit import KeyInflight, RateLimits
 from moa.server.request_scope import RequestScope
-from moa.server.routes import anthropic, api, openai, service
+from moa.server.routes import admin, anthropic, api, openai, service
 from moa.server.state import AppState
 from moa.store import Store
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(service.router)
+    app.include_router(admin.router)
     # POST only: moa's MCP is stateless, so a GET would only hold a server-sent event
     # stream open (a socket and memory per client) with nothing ever to send; the MCP spec
     # lets a server answer it 405.

@@ -18,18 +18,18 @@ from moa.store import ApiKey
 
 
 async def authenticated(request: Request) -> ApiKey:
-    return await _authenticate(request, _bearer(request), "'Authorization: Bearer <key>'")
+    return await _authenticate(request, bearer(request), "'Authorization: Bearer <key>'")
 
 
 async def authenticated_anthropic(request: Request) -> ApiKey:
     """/v1/messages: Anthropic's SDKs send the key as ``x-api-key``; Bearer works too."""
-    token = _bearer(request) or request.headers.get("x-api-key", "").strip()
+    token = bearer(request) or request.headers.get("x-api-key", "").strip()
     return await _authenticate(
         request, token, "'x-api-key: <key>' or 'Authorization: Bearer <key>'"
     )
 
 
-def _bearer(request: Request) -> str:
+def bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 

@@ -28,6 +28,8 @@ PAID = (
     "invalid_request",
     "unauthorized",
     "insufficient_credits",
+    "budget_exceeded",
+    "model_not_allowed",
     "request_too_large",
     "rate_limited",
     "internal_error",
@@ -37,6 +39,7 @@ PAID = (
     "timeout",
 )
 FREE = ("unauthorized", "rate_limited", "internal_error")
+ADMIN = ("invalid_request", "unauthorized", "not_found", "rate_limited", "internal_error")
 
 SSE_DESCRIPTION = (
     "With `stream: true`: Server-Sent Events, each `data: {json}` with an `event` field "

@@ -1,23 +1,30 @@
-"""API keys: generation, hashed storage, authentication, revocation.
+"""API keys: generation, hashed storage, authentication, revocation, limits.
 
 A plaintext key is shown exactly once, by :func:`create_key`; the database only
 ever holds its SHA-256 digest plus a short display prefix.
+
+There is no cache in front of :func:`authenticate`: every request reads its key's row, so
+a revocation or a new limit holds on every server sharing the database from the next
+request on.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from moa.store import ledger
+from moa.store import key_limits, ledger
 from moa.store.schema import api_keys, utcnow
 
 KEY_PREFIX = "moa_sk_"
@@ -26,7 +33,10 @@ KEY_PREFIX = "moa_sk_"
 DISPLAY_PREFIX_LEN = 12
 #: Longer inputs cannot be our keys; reject them before hashing.
 _MAX_PRESENTED_LEN = 256
-_MAX_NAME_LEN = 200
+MAX_NAME_LEN = 200
+#: ``last_used_at`` is written when it is older than this: a key in use costs one write a
+#: minute, not one per request.
+TOUCH_EVERY = timedelta(minutes=1)
 _PUBLIC_COLUMNS = (
     api_keys.c.id,
     api_keys.c.name,
@@ -34,7 +44,20 @@ _PUBLIC_COLUMNS = (
     api_keys.c.credits,
     api_keys.c.created_at,
     api_keys.c.revoked,
+    api_keys.c.last_used_at,
+    api_keys.c.budget_usd,
+    api_keys.c.models,
+    api_keys.c.spent_usd,
 )
+
+
+class Unset(enum.Enum):
+    """A field :func:`update_key` leaves as it is (None would clear it)."""
+
+    UNSET = enum.auto()
+
+
+UNSET = Unset.UNSET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +71,28 @@ class ApiKey:
     credits: int
     created_at: datetime
     revoked: bool
+    last_used_at: datetime | None = None
+    #: USD the key may spend in all (None: no budget); see moa.store.key_limits.
+    budget_usd: float | None = None
+    #: The models it may name (None: any), model ids or ``provider/*``.
+    models: tuple[str, ...] | None = None
+    #: USD its usage records add up to (what the budget is compared with).
+    spent_usd: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        """The key as the admin API and ``moa keys list --json`` show it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "credits": self.credits,
+            "revoked": self.revoked,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "budget_usd": self.budget_usd,
+            "models": list(self.models) if self.models is not None else None,
+            "spent_usd": self.spent_usd,
+        }
 
 
 def generate_plaintext() -> str:
@@ -79,15 +124,37 @@ def _to_api_key(row: RowMapping) -> ApiKey:
         credits=int(row["credits"]),
         created_at=row["created_at"],
         revoked=bool(row["revoked"]),
+        last_used_at=row["last_used_at"],
+        budget_usd=None if row["budget_usd"] is None else float(row["budget_usd"]),
+        models=None if row["models"] is None else tuple(json.loads(row["models"])),
+        spent_usd=float(row["spent_usd"]),
     )
 
 
-async def create_key(conn: AsyncConnection, *, credits: int, name: str) -> tuple[ApiKey, str]:
-    """Insert a key with its opening ledger entry; returns (record, plaintext)."""
+def _models_json(models: Sequence[str] | None) -> str | None:
+    return None if models is None else json.dumps(list(models))
+
+
+def _check_name(name: str) -> None:
+    if len(name) > MAX_NAME_LEN:
+        raise ValueError(f"name: longer than {MAX_NAME_LEN} characters")
+
+
+async def create_key(
+    conn: AsyncConnection,
+    *,
+    credits: int,
+    name: str,
+    budget_usd: float | None = None,
+    models: Sequence[str] | None = None,
+) -> tuple[ApiKey, str]:
+    """Insert a key with its opening ledger entry; returns (record, plaintext).
+    ValueError naming the field for a negative balance, a long name or a bad limit."""
     if credits < 0:
-        raise ValueError(f"credits must be >= 0, got {credits}")
-    if len(name) > _MAX_NAME_LEN:
-        raise ValueError(f"name longer than {_MAX_NAME_LEN} characters")
+        raise ValueError(f"credits: must be >= 0, got {credits}")
+    _check_name(name)
+    budget_usd = None if budget_usd is None else key_limits.check_budget(budget_usd)
+    allowed = None if models is None else key_limits.check_models(models)
     plaintext = generate_plaintext()
     values: dict[str, Any] = {
         "id": _new_key_id(),
@@ -97,6 +164,8 @@ async def create_key(conn: AsyncConnection, *, credits: int, name: str) -> tuple
         "credits": credits,
         "created_at": utcnow(),
         "revoked": False,
+        "budget_usd": budget_usd,
+        "models": _models_json(allowed),
     }
     await conn.execute(insert(api_keys).values(**values))
     await ledger.append_entry(conn, key_id=values["id"], kind="create", amount=credits)
@@ -107,6 +176,8 @@ async def create_key(conn: AsyncConnection, *, credits: int, name: str) -> tuple
         credits=credits,
         created_at=values["created_at"],
         revoked=False,
+        budget_usd=budget_usd,
+        models=allowed,
     )
     return record, plaintext
 
@@ -146,3 +217,45 @@ async def revoke(conn: AsyncConnection, key_id: str) -> bool:
     stmt = update(api_keys).where(api_keys.c.id == key_id).values(revoked=True)
     result = await conn.execute(stmt.returning(api_keys.c.id))
     return result.first() is not None
+
+
+async def update_key(
+    conn: AsyncConnection,
+    key_id: str,
+    *,
+    name: str | Unset = UNSET,
+    budget_usd: float | Unset | None = UNSET,
+    models: Sequence[str] | Unset | None = UNSET,
+) -> ApiKey | None:
+    """Change what is given (None clears a limit); the key afterwards, None if there is no
+    such key. ValueError naming the field for a bad value. A revoked key may be changed:
+    it stays revoked."""
+    values: dict[str, Any] = {}
+    if not isinstance(name, Unset):
+        _check_name(name)
+        values["name"] = name
+    if not isinstance(budget_usd, Unset):
+        values["budget_usd"] = None if budget_usd is None else key_limits.check_budget(budget_usd)
+    if not isinstance(models, Unset):
+        values["models"] = _models_json(None if models is None else key_limits.check_models(models))
+    if values:
+        stmt = update(api_keys).where(api_keys.c.id == key_id).values(**values)
+        if (await conn.execute(stmt.returning(api_keys.c.id))).first() is None:
+            return None
+    return await get_key(conn, key_id)
+
+
+async def touch(conn: AsyncConnection, key_id: str, now: datetime) -> None:
+    """Record a use of the key, unless one was recorded within :data:`TOUCH_EVERY` (the
+    condition is in the statement, so replicas racing to write it write it once)."""
+    stmt = (
+        update(api_keys)
+        .where(api_keys.c.id == key_id)
+        .where(or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < now - TOUCH_EVERY))
+        .values(last_used_at=now)
+    )
+    await conn.execute(stmt)
+
+
+def needs_touch(key: ApiKey, now: datetime) -> bool:
+    return key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY

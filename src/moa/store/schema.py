@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 metadata = MetaData()
@@ -81,6 +82,15 @@ api_keys = Table(
     Column("credits", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    # Set on successful authentication, at most once a minute (see keys.touch).
+    Column("last_used_at", UTCDateTime, nullable=True),
+    # Optional limits (moa.store.key_limits): USD the key may spend, and the models it may
+    # name as a JSON array; NULL means no limit.
+    Column("budget_usd", Float, nullable=True),
+    Column("models", Text, nullable=True),
+    # The sum of the key's usage records' cost_usd, kept in step with them (each record
+    # adds its cost in the same transaction), so the budget check costs no query.
+    Column("spent_usd", Float, nullable=False, server_default=text("0")),
     # Belt and braces: ``reserve`` already refuses to overdraw, but the database
     # rejects a negative balance too should any future statement get it wrong.
     CheckConstraint("credits >= 0", name="ck_api_keys_credits_nonnegative"),

@@ -23,6 +23,7 @@ from moa.store import keys, ledger, reservations, usage, usage_totals
 from moa.store.database import make_directory, make_engine, migrate, reader
 from moa.store.keys import ApiKey
 from moa.store.reservations import Reservation, Settlement
+from moa.store.schema import utcnow
 from moa.store.usage import Position, UsagePage, UsageRecord
 from moa.store.usage_totals import UsageTotal
 
@@ -55,6 +56,8 @@ class Store:
         # loop, instead of letting each hold a connection and spin on the file lock (which
         # under bursts ran past busy_timeout and failed requests).
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # ``last_used_at`` writes in flight, one per key at most.
+        self._touching: dict[str, asyncio.Task[None]] = {}
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -87,7 +90,8 @@ class Store:
         return cls(engine, lease_s=lease_s)
 
     async def close(self) -> None:
-        """Close all pooled connections."""
+        """Finish recording key uses, then close all pooled connections."""
+        await self.recorded_uses()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Store:
@@ -103,16 +107,60 @@ class Store:
 
     # -- keys ---------------------------------------------------------------
 
-    async def create_key(self, *, credits: int, name: str = "") -> tuple[ApiKey, str]:
-        """New key with ``credits``; returns (record, plaintext). The plaintext
-        is not stored and cannot be recovered: show it to the user once."""
+    async def create_key(
+        self,
+        *,
+        credits: int,
+        name: str = "",
+        budget_usd: float | None = None,
+        models: Sequence[str] | None = None,
+    ) -> tuple[ApiKey, str]:
+        """New key with ``credits`` and optional limits (``moa.store.key_limits``); returns
+        (record, plaintext). The plaintext is not stored and cannot be recovered: show it
+        to the user once. ValueError naming the field for a bad value."""
         async with self._write() as conn:
-            return await keys.create_key(conn, credits=credits, name=name)
+            return await keys.create_key(
+                conn, credits=credits, name=name, budget_usd=budget_usd, models=models
+            )
+
+    async def update_key(
+        self,
+        key_id: str,
+        *,
+        name: str | keys.Unset = keys.UNSET,
+        budget_usd: float | keys.Unset | None = keys.UNSET,
+        models: Sequence[str] | keys.Unset | None = keys.UNSET,
+    ) -> ApiKey | None:
+        """Change a key's name or limits (None clears a limit); None if no such key."""
+        async with self._write() as conn:
+            return await keys.update_key(
+                conn, key_id, name=name, budget_usd=budget_usd, models=models
+            )
 
     async def authenticate(self, presented: str) -> ApiKey | None:
-        """The active key for a presented plaintext; None if unknown or revoked."""
+        """The active key for a presented plaintext; None if unknown or revoked. Records
+        the use (``last_used_at``) when the last one recorded is a minute old, in the
+        background: authentication itself only reads, so it never waits for a writer."""
         async with self._reader.begin() as conn:
-            return await keys.authenticate(conn, presented)
+            key = await keys.authenticate(conn, presented)
+        now = utcnow()
+        if key is not None and keys.needs_touch(key, now) and key.id not in self._touching:
+            key_id = key.id
+            task = asyncio.create_task(self._touch(key_id, now), name="moa-key-touch")
+            self._touching[key_id] = task
+            task.add_done_callback(lambda _: self._touching.pop(key_id, None))
+        return key
+
+    async def _touch(self, key_id: str, now: datetime) -> None:
+        try:
+            async with self._write() as conn:
+                await keys.touch(conn, key_id, now)
+        except Exception:  # informational: a failed write must not fail anything else
+            log.warning("recording the last use of key %s failed", key_id, exc_info=True)
+
+    async def recorded_uses(self) -> None:
+        """Wait until the uses :meth:`authenticate` is recording are written."""
+        await asyncio.gather(*self._touching.values(), return_exceptions=True)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         """The key with this id (including revoked ones), or None."""

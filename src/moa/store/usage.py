@@ -11,11 +11,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from moa.store.schema import usage_records, utcnow
+from moa.store.schema import api_keys, usage_records, utcnow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +63,9 @@ def _to_record(row: RowMapping) -> UsageRecord:
 
 
 async def record_usage(conn: AsyncConnection, record: UsageRecord) -> None:
-    """Insert ``record``; the key must exist (foreign key)."""
+    """Insert ``record`` and add its cost to the key's ``spent_usd``, in the caller's
+    transaction; the key must exist (foreign key)."""
+    await _add_spent(conn, record.key_id, record.cost_usd)
     await conn.execute(
         insert(usage_records).values(
             request_id=record.request_id,
@@ -153,10 +155,17 @@ async def usage_page(
 async def forget(conn: AsyncConnection, *, key_id: str, request_id: str, status: str) -> None:
     """Delete the request's records with ``status``: a late settlement replaces the
     ``interrupted`` record a reaper wrote, so a request keeps one record."""
-    await conn.execute(
-        delete(usage_records).where(
-            usage_records.c.key_id == key_id,
-            usage_records.c.request_id == request_id,
-            usage_records.c.status == status,
-        )
+    stmt = delete(usage_records).where(
+        usage_records.c.key_id == key_id,
+        usage_records.c.request_id == request_id,
+        usage_records.c.status == status,
     )
+    costs = (await conn.execute(stmt.returning(usage_records.c.cost_usd))).scalars().all()
+    await _add_spent(conn, key_id, -sum(costs))
+
+
+async def _add_spent(conn: AsyncConnection, key_id: str, cost_usd: float) -> None:
+    """Keep ``api_keys.spent_usd`` the sum of the key's records (see moa.store.key_limits)."""
+    if cost_usd:
+        spent = api_keys.c.spent_usd + cost_usd
+        await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(spent_usd=spent))

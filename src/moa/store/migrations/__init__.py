@@ -1,7 +1,8 @@
 """Schema migrations (Alembic), run by ``Store.open`` inside its cross-process lock.
 
 Each change to the tables is a numbered revision in ``versions/``: ``0001`` is the schema
-moa created with ``create_all`` before it had migrations, ``0002`` adds the credit leases.
+moa created with ``create_all`` before it had migrations, ``0002`` adds the credit leases,
+``0003`` a key's last use and limits.
 :func:`upgrade` brings any database to the newest revision:
 
 * a new database gets every revision, in order;
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 #: The newest revision: a database at it needs nothing.
-HEAD = "0002"
+HEAD = "0003"
 VERSION_TABLE = "alembic_version"
 #: What a database from before migrations holds, newest layout first: (revision, a table
 #: that only that layout and later ones have).

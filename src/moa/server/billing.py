@@ -16,7 +16,7 @@ import contextlib
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,9 @@ class Charge:
     models: list[str] = field(default_factory=list)
     request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex[:24]}")
     drain: Drain | None = None
+    # Called with the key's id once spending changed its row (``spent_usd``), so this
+    # process's auth cache reads the key afresh and its budget check sees the spending.
+    spent: Callable[[str], None] = lambda key_id: None
     started: float = field(default_factory=time.perf_counter)
     completed_calls: int = 0
     # Calls whose text already reached the client but that had not finished: paid for too.
@@ -118,6 +121,8 @@ class Charge:
         with anyio.CancelScope(shield=True):
             settlement = await self.store.settle(self.reservation, charged, record=record)
         self.charged, self.remaining = settlement.charged, settlement.remaining
+        if usage.cost_usd:
+            self.spent(self.key.id)
         self.metrics.observe_request(self.route, self.strategy, status, latency_ms / 1000)
         self.metrics.credits_charged.inc(self.charged)
         return self.remaining

@@ -4,8 +4,9 @@ Reading the key row is the largest cost of a cheap request after the ledger itse
 busy key presents the same token many times a second. A remembered key is trusted for at
 most ``[server] auth_cache_s`` (0.5 s by default, 1 s at the most): replicas share only the
 database, so that bound is how long a key revoked on one replica (or by ``moa keys revoke``)
-can still be accepted by another. A revocation made through this process's own admin API
-is forgotten at once. Only keys that authenticated are remembered (an unknown token is
+can still be accepted by another. A key revoked or changed through this process's own
+admin API, or whose spending this process just recorded (its budget check reads
+``spent_usd`` from the remembered row), is read afresh on its next request. Only keys that authenticated are remembered (an unknown token is
 always looked up, and counted against its client address); entries are keyed by the key's
 hash, never its plaintext, and their number is bounded, so a flood of distinct valid keys
 costs lookups, not memory.
@@ -35,35 +36,40 @@ class KeyCache:
         self._ttl_s = ttl_s
         self._max_keys = max_keys
         self._clock = clock
-        self._keys: dict[str, tuple[float, ApiKey]] = {}
+        self._keys: dict[str, tuple[float, ApiKey]] = {}  # by the key's hash
+        self._hashes: dict[str, str] = {}  # key id -> hash (a key has one plaintext)
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The active key for ``presented``, from memory while it is fresh."""
         if self._ttl_s <= 0:
             return await self._lookup(presented)
         digest = hash_key(presented)
-        now = self._clock()
         remembered = self._keys.get(digest)
-        if remembered is not None and remembered[0] > now:
+        if remembered is not None and remembered[0] > self._clock():
             return remembered[1]
         key = await self._lookup(presented)
-        if key is None:
-            self._keys.pop(digest, None)
-        else:
-            self._remember(digest, now + self._ttl_s, key)
+        self._drop(digest)
+        if key is not None:
+            self._remember(digest, key)
         return key
 
     def forget(self, key_id: str) -> None:
-        """Drop a key at once (revoked or changed through this process)."""
-        for digest, (_, key) in list(self._keys.items()):
-            if key.id == key_id:
-                del self._keys[digest]
+        """Read the key afresh next time: revoked, changed or spent through this process."""
+        digest = self._hashes.get(key_id)
+        if digest is not None:
+            self._drop(digest)
 
-    def _remember(self, digest: str, expires: float, key: ApiKey) -> None:
-        self._keys.pop(digest, None)
+    def _remember(self, digest: str, key: ApiKey) -> None:
+        now = self._clock()
         if len(self._keys) >= self._max_keys:
-            now = self._clock()
-            self._keys = {d: entry for d, entry in self._keys.items() if entry[0] > now}
-            while len(self._keys) >= self._max_keys:
-                del self._keys[next(iter(self._keys))]
-        self._keys[digest] = (expires, key)
+            for stale in [d for d, (expires, _) in self._keys.items() if expires <= now]:
+                self._drop(stale)
+        while len(self._keys) >= self._max_keys:
+            self._drop(next(iter(self._keys)))  # the oldest remembered
+        self._keys[digest] = (now + self._ttl_s, key)
+        self._hashes[key.id] = digest
+
+    def _drop(self, digest: str) -> None:
+        entry = self._keys.pop(digest, None)
+        if entry is not None:
+            self._hashes.pop(entry[1].id, None)

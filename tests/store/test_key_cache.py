@@ -82,3 +82,15 @@ async def test_the_cache_holds_at_most_max_keys(store: Store) -> None:
     assert lookup.calls == [*keys, keys[0]]
     await cache.authenticate(keys[2])  # the newest is still remembered
     assert len(lookup.calls) == 4
+
+
+async def test_spending_recorded_here_is_seen_at_once(store: Store) -> None:
+    record, plaintext = await store.create_key(credits=10, name="team")
+    lookup = CountedLookup(store)
+    cache = KeyCache(lookup, 1.0, clock=Clock())
+    await cache.authenticate(plaintext)
+    cache.spent(record.id, 0.25)
+    cache.spent(record.id, 0.5)
+    key = await cache.authenticate(plaintext)
+    assert key is not None and key.spent_usd == 0.75
+    assert len(lookup.calls) == 1

@@ -126,7 +126,7 @@ async def admit(
         strategy=strategy,
         models=list(dict.fromkeys(model for _, model in models)),
         drain=state.drain,
-        spent=state.keys.forget,
+        spent=state.keys.spent,
         request_id=context.id,
     )
     await charge.reserve()

@@ -5,15 +5,17 @@ busy key presents the same token many times a second. A remembered key is truste
 most ``[server] auth_cache_s`` (0.5 s by default, 1 s at the most): replicas share only the
 database, so that bound is how long a key revoked on one replica (or by ``moa keys revoke``)
 can still be accepted by another. A key revoked or changed through this process's own
-admin API, or whose spending this process just recorded (its budget check reads
-``spent_usd`` from the remembered row), is read afresh on its next request. Only keys that authenticated are remembered (an unknown token is
-always looked up, and counted against its client address); entries are keyed by the key's
-hash, never its plaintext, and their number is bounded, so a flood of distinct valid keys
-costs lookups, not memory.
+admin API is read afresh on its next request, and spending this process records is added
+to the remembered ``spent_usd`` (the budget check reads it), so only other replicas'
+spending can be up to that bound late. Only keys that authenticated are remembered (an
+unknown token is always looked up, and counted against its client address); entries are
+keyed by the key's hash, never its plaintext, and their number is bounded, so a flood of
+distinct valid keys costs lookups, not memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
@@ -54,10 +56,19 @@ class KeyCache:
         return key
 
     def forget(self, key_id: str) -> None:
-        """Read the key afresh next time: revoked, changed or spent through this process."""
+        """Read the key afresh next time: revoked or changed through this process."""
         digest = self._hashes.get(key_id)
         if digest is not None:
             self._drop(digest)
+
+    def spent(self, key_id: str, usd: float) -> None:
+        """Add what this process just recorded to the remembered ``spent_usd``, as the
+        database did, so the key's budget check sees its own spending at once."""
+        digest = self._hashes.get(key_id)
+        entry = self._keys.get(digest) if digest is not None else None
+        if digest is not None and entry is not None:
+            expires, key = entry
+            self._keys[digest] = (expires, dataclasses.replace(key, spent_usd=key.spent_usd + usd))
 
     def _remember(self, digest: str, key: ApiKey) -> None:
         now = self._clock()

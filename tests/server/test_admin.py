@@ -357,3 +357,16 @@ def test_the_openapi_document_has_the_admin_routes_with_their_errors(
     paid = paths["/api/v1/blend"]["post"]["responses"]
     assert "budget_exceeded" in paid["402"]["description"]
     assert "model_not_allowed" in paid["403"]["description"]
+
+
+async def test_the_model_lists_show_a_key_only_what_it_may_use(admin: Admin) -> None:
+    limited = await admin.create(models=["fake/alpha"])
+    unlimited = await admin.create()
+    seen = {}
+    for name, created in (("limited", limited), ("unlimited", unlimited)):
+        async with admin.client(created["key"]) as http:
+            openai_ids = {m["id"] for m in (await http.get("/v1/models")).json()["data"]}
+            api_ids = {m["id"] for m in (await http.get("/api/v1/models")).json()["models"]}
+        seen[name] = (openai_ids & set(PRICES), api_ids & set(PRICES))
+    assert seen["unlimited"] == ({"fake/alpha", "fake/beta"}, {"fake/alpha", "fake/beta"})
+    assert seen["limited"] == ({"fake/alpha"}, {"fake/alpha"})

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from fastapi import Request
 
-from moa.config import CreditCosts
+from moa.catalogue import CatalogueEntry, catalogue
+from moa.config import CreditCosts, Settings
 from moa.errors import MoaError
 from moa.routing.tenant import TENANT
 from moa.server.billing import Charge
@@ -77,6 +78,18 @@ def check_allowed(key: ApiKey, models: NamedModels) -> None:
                 f"{field}: this key may not use {model!r}; it may use "
                 + ", ".join(key.models or ()),
             )
+
+
+def usable(key: ApiKey, settings: Settings) -> tuple[list[CatalogueEntry], list[str]]:
+    """The catalogue's models and the presets this key may name (all of a preset's models),
+    for the model lists: a list shows nothing a request would refuse."""
+    entries = [e for e in catalogue(settings) if allows(key.models, e.id)]
+    presets = [
+        name
+        for name, preset in settings.presets.items()
+        if all(allows(key.models, m) for m in [*preset.models, *filter(None, [preset.synthesizer])])
+    ]
+    return entries, presets
 
 
 def check_budget(key: ApiKey) -> None:

@@ -7,13 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from moa.catalogue import CatalogueEntry, catalogue
+from moa.catalogue import CatalogueEntry
 from moa.config import Settings
 from moa.engine import stream_blend
 from moa.modes.chat import run_chat
 from moa.modes.compare import run_compare
 from moa.modes.judge import run_judge
-from moa.server.admission import admit_blend, admit_chat, admit_compare, admit_judge
+from moa.server.admission import (
+    admit_blend,
+    admit_chat,
+    admit_compare,
+    admit_judge,
+    usable,
+)
 from moa.server.auth import AuthenticatedKey
 from moa.server.billing import metered
 from moa.server.openapi import FREE, PAID, error_responses
@@ -87,12 +93,14 @@ async def judge(body: JudgeRequest, request: Request, key: AuthenticatedKey) -> 
 @router.get("/models", responses=error_responses(FREE))
 async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """The model catalogue (with prices), the strategies, the presets and the defaults of
-    moa.toml: everything the playground needs to fill its model picker."""
+    moa.toml: everything the playground needs to fill its model picker; a key with an
+    allow-list sees only the models and presets it may use."""
     settings = app_state(request).settings
+    entries, presets = usable(key, settings)
     body = {
-        "models": [_catalogued(e, settings) for e in catalogue(settings)],
+        "models": [_catalogued(e, settings) for e in entries],
         "strategies": list(STRATEGIES),
-        "presets": {n: p.model_dump() for n, p in settings.presets.items()},
+        "presets": {n: settings.presets[n].model_dump() for n in presets},
         "defaults": {
             "models": settings.defaults.models,
             "strategy": settings.defaults.strategy or BlendRequest.model_fields["strategy"].default,

@@ -15,10 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from moa.catalogue import catalogue
 from moa.engine import stream_blend
 from moa.modes.chat import run_chat
-from moa.server.admission import admit_blend, admit_chat
+from moa.server.admission import admit_blend, admit_chat, usable
 from moa.server.auth import AuthenticatedKey
 from moa.server.billing import Final, metered
 from moa.server.compat import MoaFields, is_blend, resolve
@@ -115,9 +114,10 @@ async def chat_completions(
 @router.get("/models", responses=error_responses(FREE))
 async def list_models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """Strategies as ``moa/<strategy>``, presets, then the catalogue's models that are
-    ready to answer (a model whose key is missing would only be refused)."""
-    settings = app_state(request).settings
-    ids = [f"moa/{s}" for s in STRATEGIES] + sorted(settings.presets)
-    ids += [e.id for e in catalogue(settings) if e.ready]
+    ready to answer (a model whose key is missing would only be refused), leaving out
+    what the key's allow-list refuses."""
+    entries, presets = usable(key, app_state(request).settings)
+    ids = [f"moa/{s}" for s in STRATEGIES] + sorted(presets)
+    ids += [e.id for e in entries if e.ready]
     data = [{"id": i, "object": "model", "created": 0, "owned_by": "moa"} for i in ids]
     return JSONResponse({"object": "list", "data": data})

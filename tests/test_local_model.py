@@ -12,9 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
@@ -22,7 +21,7 @@ import moa
 from moa.config import settings_from_dict
 from moa.providers.base import ChatCall
 from moa.runtime import Runtime
-from moa.types import BlendRequest, ChunkEvent, Event, Message
+from moa.types import BlendRequest, ChunkEvent, Message
 
 pytestmark = pytest.mark.local_model
 
@@ -67,7 +66,7 @@ async def test_cancelling_a_local_stream_frees_the_model_for_the_next_call(
     local_runtime: Runtime,
 ) -> None:
     walked_away = False
-    stream = cast(AsyncGenerator[Event, None], moa.stream_blend(local_request(), local_runtime))
+    stream = moa.stream_blend(local_request(), local_runtime)
     async with contextlib.aclosing(stream) as events:
         async for event in events:
             if isinstance(event, ChunkEvent):

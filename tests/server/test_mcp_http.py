@@ -3,7 +3,7 @@ same key, rate limits and credits as the HTTP routes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
@@ -32,7 +32,7 @@ async def agent_of(served: ServedApp, headers: dict[str, str]) -> AsyncIterator[
         yield client
 
 
-def text_of(content: list[object]) -> str:
+def text_of(content: Sequence[object]) -> str:
     (block,) = content
     assert isinstance(block, TextContent)
     return block.text

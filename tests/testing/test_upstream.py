@@ -20,10 +20,11 @@ import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from moa.testing import Behavior, FaultPlan, ScriptedUpstream
 
-QUESTION = [
+QUESTION: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "answer briefly"},
     {"role": "user", "content": "what is the capital of France"},
 ]
@@ -42,7 +43,9 @@ async def client(up: ScriptedUpstream) -> AsyncIterator[AsyncOpenAI]:
 
 
 async def ask(client: AsyncOpenAI, model: str, **options: Any) -> str | None:
-    response = await client.chat.completions.create(model=model, messages=QUESTION, **options)
+    response: ChatCompletion = await client.chat.completions.create(
+        model=model, messages=QUESTION, **options
+    )
     return response.choices[0].message.content
 
 

@@ -49,7 +49,7 @@ async def test_a_cut_straggler_has_its_upstream_call_cancelled(
         ),
         runtime,
     )
-    await upstream.wait_for_async(lambda: upstream.calls("slow")[0].disconnected, within=2)
+    await upstream.wait_for_async(lambda: upstream.calls("slow")[0].disconnected, within=30)
 
 
 async def test_a_straggler_arriving_within_grace_is_kept(

@@ -73,8 +73,8 @@ async def test_cancelling_a_local_stream_frees_the_model_for_the_next_call(
                 walked_away = True
                 break  # mid-synthesis: the generation must stop and hand the model back
     assert walked_away, "the synthesis never streamed, so nothing was cancelled"
-    async with asyncio.timeout(60):
-        answer = await moa.blend(local_request("Name a colour."), local_runtime)
+    # A model never handed back hangs here: the test's timeout (tests/conftest.py) fails it.
+    answer = await moa.blend(local_request("Name a colour."), local_runtime)
     assert answer.content.strip()
 
 
@@ -103,7 +103,6 @@ def test_the_cli_blends_on_the_embedded_model_with_no_config_and_no_keys(tmp_pat
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -125,6 +124,6 @@ async def test_a_call_cancelled_twice_still_hands_the_model_back(local_runtime: 
     await asyncio.sleep(0)  # one loop turn: the call now waits for its worker thread to stop
     call.cancel()  # e.g. a client hanging up while a timeout is already unwinding the call
     await asyncio.gather(call, return_exceptions=True)
-    async with asyncio.timeout(10):  # a short call: seconds even on a busy machine
-        completion = await provider.complete(ChatCall(name, prompt, max_tokens=2))
+    # A model never handed back hangs here: the test's timeout (tests/conftest.py) fails it.
+    completion = await provider.complete(ChatCall(name, prompt, max_tokens=2))
     assert completion.usage.completion_tokens > 0

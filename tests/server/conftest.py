@@ -52,9 +52,15 @@ def served(module_server: ServedApp, upstream: ScriptedUpstream) -> Iterator[Ser
 
 
 @pytest.fixture
-def fresh_served(upstream: ScriptedUpstream, database_url: str) -> Iterator[ServedApp]:
-    """moa with default settings, started for this test alone."""
-    with ServedApp(fake_settings(upstream, server={"database_url": database_url})) as app:
+def server_settings(upstream: ScriptedUpstream, database_url: str) -> Settings:
+    """What ``fresh_served`` serves: default settings on this test's own database."""
+    return fake_settings(upstream, server={"database_url": database_url})
+
+
+@pytest.fixture
+def fresh_served(server_settings: Settings) -> Iterator[ServedApp]:
+    """moa started for this test alone (a module may override ``server_settings``)."""
+    with ServedApp(server_settings) as app:
         yield app
 
 

@@ -54,7 +54,8 @@ def _added_at_1(doc: Doc, strategy: str = "consensus") -> float | None:
     cell = overhead.get("cells", {}).get(strategy, {}).get("1")
     if not cell or not cell["moa"]["total_s"].get("n"):
         return None
-    return round((cell["moa"]["total_s"]["p50"] - overhead["ideal"][strategy]["total"]) * 1000, 1)
+    added_s: float = cell["moa"]["total_s"]["p50"] - overhead["ideal"][strategy]["total"]
+    return round(added_s * 1000, 1)
 
 
 def _cpu_per_streamed_blend(doc: Doc) -> float | None:

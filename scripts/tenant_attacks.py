@@ -580,7 +580,7 @@ async def _gemini_escape(lab: Lab, http: httpx.AsyncClient) -> Result:
     answer = await http.post(
         "/api/v1/blend", json=blend(model, "fake/alpha", synthesizer="fake/alpha")
     )
-    paths = [p for p in lab.recorder.paths[seen:] if not p["path"].startswith("/v1/chat")]  # type: ignore[union-attr]
+    paths = [p for p in lab.recorder.paths[seen:] if not (p["path"] or "").startswith("/v1/chat")]
     return {
         "model": model,
         "answer": brief(answer),

@@ -13,6 +13,17 @@ from moa.config import Settings, settings_from_dict
 from moa.runtime import Runtime
 from moa.testing import ScriptedUpstream
 
+# Tests on the embedded model run llama.cpp on the CPU: with every core busy a blend can take
+# minutes, so they get a longer limit than the suite's (pyproject's pytest-timeout, 300 s).
+# A hang still fails, with a stack trace; no test of theirs times itself.
+LOCAL_MODEL_TIMEOUT_S = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("local_model") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(LOCAL_MODEL_TIMEOUT_S))
+
 
 @pytest.fixture(scope="session")
 def shared_upstream() -> Iterator[ScriptedUpstream]:

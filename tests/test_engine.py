@@ -60,8 +60,8 @@ async def test_without_a_synthesizer_the_first_source_that_answered_synthesizes(
 async def test_sources_run_concurrently_and_synthesis_streams_after_them(
     upstream: ScriptedUpstream, runtime: Runtime
 ) -> None:
-    for name in ("alpha", "beta", "gamma", "judge"):
-        upstream.script(name, latency_ms=200)
+    for name in ("alpha", "beta", "gamma"):  # long enough for a busy machine to send all 3
+        upstream.script(name, latency_ms=1000)
     answer = await blend(
         request("fake/alpha", "fake/beta", "fake/gamma", synthesizer="fake/judge"), runtime
     )
@@ -77,7 +77,7 @@ async def test_source_events_arrive_as_each_source_finishes_before_synthesis(
     upstream: ScriptedUpstream, runtime: Runtime
 ) -> None:
     upstream.script("alpha", latency_ms=10)
-    upstream.script("beta", latency_ms=300)
+    upstream.script("beta", latency_ms=1000)  # alpha answers first even on a busy machine
     upstream.script("judge", content="one two three four five", token_delay_ms=5)
     events = await collect(request("fake/alpha", "fake/beta", synthesizer="fake/judge"), runtime)
     kinds = [e.event for e in events]

@@ -12,9 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
@@ -22,7 +21,7 @@ import moa
 from moa.config import settings_from_dict
 from moa.providers.base import ChatCall
 from moa.runtime import Runtime
-from moa.types import BlendRequest, ChunkEvent, Event, Message
+from moa.types import BlendRequest, ChunkEvent, Message
 
 pytestmark = pytest.mark.local_model
 
@@ -67,15 +66,15 @@ async def test_cancelling_a_local_stream_frees_the_model_for_the_next_call(
     local_runtime: Runtime,
 ) -> None:
     walked_away = False
-    stream = cast(AsyncGenerator[Event, None], moa.stream_blend(local_request(), local_runtime))
+    stream = moa.stream_blend(local_request(), local_runtime)
     async with contextlib.aclosing(stream) as events:
         async for event in events:
             if isinstance(event, ChunkEvent):
                 walked_away = True
                 break  # mid-synthesis: the generation must stop and hand the model back
     assert walked_away, "the synthesis never streamed, so nothing was cancelled"
-    async with asyncio.timeout(60):
-        answer = await moa.blend(local_request("Name a colour."), local_runtime)
+    # A model never handed back hangs here: the test's timeout (tests/conftest.py) fails it.
+    answer = await moa.blend(local_request("Name a colour."), local_runtime)
     assert answer.content.strip()
 
 
@@ -104,7 +103,6 @@ def test_the_cli_blends_on_the_embedded_model_with_no_config_and_no_keys(tmp_pat
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -126,6 +124,6 @@ async def test_a_call_cancelled_twice_still_hands_the_model_back(local_runtime: 
     await asyncio.sleep(0)  # one loop turn: the call now waits for its worker thread to stop
     call.cancel()  # e.g. a client hanging up while a timeout is already unwinding the call
     await asyncio.gather(call, return_exceptions=True)
-    async with asyncio.timeout(10):  # a short call: seconds even on a busy machine
-        completion = await provider.complete(ChatCall(name, prompt, max_tokens=2))
+    # A model never handed back hangs here: the test's timeout (tests/conftest.py) fails it.
+    completion = await provider.complete(ChatCall(name, prompt, max_tokens=2))
     assert completion.usage.completion_tokens > 0

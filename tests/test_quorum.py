@@ -3,8 +3,6 @@ synthesize with what arrived; the others are reported as cut stragglers and canc
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from pydantic import ValidationError
 
@@ -21,7 +19,6 @@ async def test_quorum_synthesizes_without_waiting_for_a_straggler(
     upstream.script("alpha", latency_ms=50)
     upstream.script("beta", latency_ms=50)
     upstream.script("slow", latency_ms=5000)
-    started = time.perf_counter()
     events = await collect(
         request(
             "fake/alpha",
@@ -33,8 +30,8 @@ async def test_quorum_synthesizes_without_waiting_for_a_straggler(
         ),
         runtime,
     )
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.5
+    # The blend ended while slow was still working: it was not waited for.
+    assert not upstream.calls("slow")[0].completed
     cut = [e for e in events if isinstance(e, SourceEvent) and e.status == "cut"]
     assert [(e.model, e.error) for e in cut] == [("fake/slow", "straggler")]
     slow = next(s for s in done_of(events).sources if s.model == "fake/slow")
@@ -52,7 +49,7 @@ async def test_a_cut_straggler_has_its_upstream_call_cancelled(
         ),
         runtime,
     )
-    await upstream.wait_for_async(lambda: upstream.calls("slow")[0].disconnected, within=2)
+    await upstream.wait_for_async(lambda: upstream.calls("slow")[0].disconnected, within=30)
 
 
 async def test_a_straggler_arriving_within_grace_is_kept(
@@ -79,10 +76,11 @@ async def test_without_quorum_the_blend_waits_for_every_source(
     upstream: ScriptedUpstream, runtime: Runtime
 ) -> None:
     upstream.script("slow", latency_ms=400)
-    started = time.perf_counter()
     answer = await blend(request("fake/alpha", "fake/slow", synthesizer="spare/judge"), runtime)
-    assert time.perf_counter() - started >= 0.4
     assert all(s.status == "ok" for s in answer.sources)
+    (slow,) = upstream.calls("slow")
+    assert slow.completed_at is not None
+    assert upstream.calls("judge")[0].received_at >= slow.completed_at, "synthesis came after"
 
 
 async def test_quorum_applies_to_each_moa_layer(

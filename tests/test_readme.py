@@ -46,9 +46,7 @@ def served_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
-    )
+    return subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
 def test_the_python_api_example_prints_an_answer() -> None:

@@ -55,13 +55,13 @@ class Cell:
 
 
 def cells(plan: Plan) -> list[Cell]:
-    loop = {"seconds": plan.peers_window_s, "warmup_s": plan.peers_warmup_s}
+    window, warmup = plan.peers_window_s, plan.peers_warmup_s
     return [
         Cell("chat_c1", "chat", 1, requests=plan.peers_chat_requests),
-        Cell("chat_c32", "chat", 32, **loop),
-        Cell("chat_c32_new_connection", "chat", 32, pooled=False, **loop),
+        Cell("chat_c32", "chat", 32, seconds=window, warmup_s=warmup),
+        Cell("chat_c32_new_connection", "chat", 32, seconds=window, warmup_s=warmup, pooled=False),
         Cell("moa_c1", "moa", 1, requests=plan.peers_moa_requests),
-        Cell("moa_c16", "moa", 16, **loop),
+        Cell("moa_c16", "moa", 16, seconds=window, warmup_s=warmup),
     ]
 
 

@@ -6,6 +6,7 @@ import ast
 import json
 import operator
 import re
+from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
@@ -21,7 +22,7 @@ def test_each_shipped_set_is_exactly_what_the_seeded_generator_writes(entry: Shi
     assert shipped_text(entry) == jsonl(SETS[entry.file]())
 
 
-OPERATORS = {
+OPERATORS: dict[type[ast.operator], Callable[[Fraction, Fraction], Fraction]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -52,7 +52,7 @@ async def agent_of(config: Path) -> AsyncIterator[Client]:
         yield client
 
 
-def text_of(content: list[object]) -> str:
+def text_of(content: Sequence[object]) -> str:
     (block,) = content
     assert isinstance(block, TextContent)
     return block.text

@@ -76,13 +76,19 @@ async def test_a_failed_trial_opens_the_circuit_for_another_cooldown() -> None:
 
 
 @pytest.fixture
-async def redis_pair(redis_url: str) -> AsyncIterator[tuple[RedisBreakers, RedisBreakers]]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def redis_pair(
+    redis_url: str, clock: Clock
+) -> AsyncIterator[tuple[RedisBreakers, RedisBreakers]]:
+    """Two processes' breakers on one Redis, on one clock."""
     prefix = f"moa:test:{uuid.uuid4().hex[:8]}:"
-    clock = Clock()
     url = redis_url
     one = RedisBreakers(url, failures=3, cooldown_s=30, prefix=prefix, clock=clock)
     two = RedisBreakers(url, failures=3, cooldown_s=30, prefix=prefix, clock=clock)
-    one.clock = two.clock = clock  # type: ignore[attr-defined]
     yield one, two
     await one.record_success("fake/alpha")
     await one.aclose()
@@ -102,11 +108,11 @@ async def test_a_circuit_opened_in_one_process_is_open_in_another(
 
 @pytest.mark.redis
 async def test_only_one_process_wins_the_half_open_trial(
-    redis_pair: tuple[RedisBreakers, RedisBreakers],
+    redis_pair: tuple[RedisBreakers, RedisBreakers], clock: Clock
 ) -> None:
     one, two = redis_pair
     await trip(one, "fake/alpha")
-    one.clock.now += 30  # type: ignore[attr-defined]
+    clock.now += 30
     assert await two.state("fake/alpha") == "half_open"
     wins = [await one.allow("fake/alpha"), await two.allow("fake/alpha")]
     assert sorted(wins) == [False, True]

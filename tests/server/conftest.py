@@ -1,5 +1,11 @@
 """Fixtures for server tests: moa's real app on loopback, backed by a SQLite file, calling
-the scripted upstream; plus funded API keys made through the real store."""
+the scripted upstream; plus funded API keys made through the real store.
+
+``served`` is one server per test module (starting and draining one per test was half the
+time of these tests): each test gets keys of its own, so balances, usage and per-key limits
+start fresh, and the next test starts once the last one's requests are over. A test that
+needs a server with other settings, or a fresh one, starts its own with ``deploy`` or
+``serve``; a module whose tests all need one overrides ``served`` with ``fresh_served``."""
 
 from __future__ import annotations
 
@@ -24,24 +30,44 @@ from tests.conftest import fake_settings
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
+    """A database of this test's own, for the servers it starts itself."""
     return f"sqlite+aiosqlite:///{tmp_path / 'moa.db'}"
+
+
+@pytest.fixture(scope="module")
+def module_server(
+    shared_upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedApp]:
+    """The module's server, with default settings on a database of its own."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('served') / 'moa.db'}"
+    with ServedApp(fake_settings(shared_upstream, server={"database_url": url})) as app:
+        yield app
+
+
+@pytest.fixture
+def served(module_server: ServedApp, upstream: ScriptedUpstream) -> Iterator[ServedApp]:
+    """moa with default settings, shared by the module's tests (see above)."""
+    yield module_server
+    module_server.wait_idle()  # before ``upstream`` is reset for the next test
 
 
 @pytest.fixture
 def server_settings(upstream: ScriptedUpstream, database_url: str) -> Settings:
+    """What ``fresh_served`` serves: default settings on this test's own database."""
     return fake_settings(upstream, server={"database_url": database_url})
 
 
 @pytest.fixture
-def served(server_settings: Settings) -> Iterator[ServedApp]:
+def fresh_served(server_settings: Settings) -> Iterator[ServedApp]:
+    """moa started for this test alone (a module may override ``server_settings``)."""
     with ServedApp(server_settings) as app:
         yield app
 
 
 @pytest.fixture
-async def store(database_url: str, served: ServedApp) -> AsyncIterator[Store]:
+async def store(served: ServedApp) -> AsyncIterator[Store]:
     """The same database the server uses, opened from the test's side."""
-    opened = await Store.open(database_url)
+    opened = await Store.open(served.settings.server.database_url)
     yield opened
     await opened.close()
 

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from openai.types.chat import ChatCompletionMessageParam
 
 QUESTION = "What is the capital of France?"
-USER = [{"role": "user", "content": QUESTION}]
-PAIR = ["fake/alpha", "fake/beta"]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
+PAIR: list[str] = ["fake/alpha", "fake/beta"]
 
 # docs/api.md, the blend answer, field by field.
 ANSWER_FIELDS = {
@@ -34,7 +35,7 @@ SYNTHESIS_FIELDS = {"model", "latency_ms", "usage"}
 USAGE_FIELDS = {"calls", "prompt_tokens", "completion_tokens", "cost_usd"}
 
 
-def blend_body(*models: str, **fields: Any) -> dict[str, Any]:
+def blend_body(*models: str | dict[str, Any], **fields: Any) -> dict[str, Any]:
     """A blend of ``models`` (default alpha + beta) asking the usual question."""
     return {"models": list(models or PAIR), "messages": USER, **fields}
 

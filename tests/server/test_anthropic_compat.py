@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -22,6 +23,13 @@ BLEND = {"moa": {"models": PAIR, "synthesizer": "fake/synth"}}
 ANSWER = "Paris is the capital of France."
 SOURCE_ANSWER = "Paris."
 USER: list[anthropic.types.MessageParam] = [{"role": "user", "content": QUESTION}]
+
+
+def moa_summary(reply: anthropic.types.Message) -> dict[str, Any]:
+    """The ``moa`` field moa adds to a message (unknown to the SDK's types)."""
+    summary = reply.to_dict()["moa"]
+    assert isinstance(summary, dict)
+    return summary
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +68,7 @@ async def test_a_message_reports_usage_and_moas_summary(
     reply = await claude.messages.create(
         model="moa/consensus", max_tokens=1024, messages=USER, extra_body=BLEND
     )
-    summary = reply.to_dict()["moa"]
+    summary = moa_summary(reply)
     assert reply.usage.input_tokens == summary["usage"]["prompt_tokens"] > 0
     assert reply.usage.output_tokens == summary["usage"]["completion_tokens"] > 0
     assert sorted(s["model"] for s in summary["sources"]) == PAIR
@@ -121,7 +129,7 @@ async def test_a_plain_model_fails_over_to_moa_fallback(
         extra_body={"moa": {"fallback": ["spare/backup"]}},
     )
     assert reply.content[0].type == "text" and reply.content[0].text == "From the backup."
-    assert reply.to_dict()["moa"]["model"] == "spare/backup"
+    assert moa_summary(reply)["model"] == "spare/backup"
 
 
 async def test_system_as_text_blocks_and_content_blocks_reach_the_models(

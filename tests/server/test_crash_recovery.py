@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -112,6 +112,7 @@ async def test_a_live_request_is_never_refunded_by_another_replica(
     assert balance == await store.ledger_total(key.id) == 10 - record.credits_charged
 
 
-async def _reservation_created_at(store: Store) -> object:
+async def _reservation_created_at(store: Store) -> datetime:
     async with store._engine.connect() as conn:
-        return (await conn.execute(select(reservations.c.created_at))).scalar_one()
+        created: datetime = (await conn.execute(select(reservations.c.created_at))).scalar_one()
+    return created

@@ -171,7 +171,7 @@ async def test_langchain_chat_openai_invokes_and_streams_a_blend(served: Any, ap
     chat = ChatOpenAI(
         model="moa/consensus",
         base_url=served.url + "/v1",
-        api_key=api_key,  # type: ignore[arg-type]
+        api_key=api_key,
         max_retries=0,
         timeout=30,
         extra_body=BLEND,

@@ -45,7 +45,7 @@ async def test_each_source_event_names_its_model_and_outcome(client: httpx.Async
         ("fake/alpha", 0, "complete"),
         ("fake/beta", 0, "complete"),
     ]
-    assert all(e["tokens"] > 0 for e in sources)  # type: ignore[operator]
+    assert all(isinstance(e["tokens"], int) and e["tokens"] > 0 for e in sources)
 
 
 async def test_the_synthesis_event_names_strategy_and_synthesizer(
@@ -87,21 +87,15 @@ async def test_the_done_event_carries_the_charge_and_the_balance(
     assert done["credits_remaining"] == await store.balance(key_id) == 96
 
 
-async def test_the_first_source_event_arrives_long_before_the_slowest_source_answers(
+async def test_the_first_source_event_arrives_before_the_slowest_source_answers(
     client: httpx.AsyncClient, upstream: ScriptedUpstream
 ) -> None:
-    upstream.script("alpha", latency_ms=50)
-    upstream.script("beta", latency_ms=1500)
-    first_source: tuple[float, dict[str, object]] | None = None
-    finished_at = 0.0
-    async for elapsed, event in timed_events(client, "/api/v1/blend", blend_body(stream=True)):
-        if first_source is None and event.get("event") == "source":
-            first_source = (elapsed, event)
-        finished_at = elapsed
-    assert first_source is not None
-    assert first_source[1]["model"] == "fake/alpha"
-    assert first_source[0] < 1.0
-    assert finished_at > 1.5
+    upstream.script("beta", stall=True)  # beta never answers: alpha's event cannot wait for it
+    first: dict[str, object] = {}
+    async for _, event in timed_events(client, "/api/v1/blend", blend_body(stream=True)):
+        first = event
+        break
+    assert (first.get("event"), first.get("model")) == ("source", "fake/alpha")
 
 
 async def test_a_stream_whose_sources_all_fail_ends_with_an_error_event(

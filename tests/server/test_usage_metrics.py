@@ -35,7 +35,16 @@ async def priced(deploy: Callable[..., Awaitable[Deployment]]) -> AsyncIterator[
     yield await deploy(models=PRICES)
 
 
-async def samples(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[Any]], float]:
+Samples = dict[tuple[str, frozenset[Any]], float]
+
+
+def growth(before: Samples, after: Samples) -> Samples:
+    """How much each sample grew between two reads: the module's server is shared, so
+    counters hold other tests' requests too."""
+    return {key: value - before.get(key, 0.0) for key, value in after.items()}
+
+
+async def samples(client: httpx.AsyncClient) -> Samples:
     """Every sample of GET /metrics as {(name, labels): value}."""
     response = await client.get("/metrics")
     assert response.status_code == 200
@@ -95,49 +104,54 @@ async def test_usage_shows_only_the_callers_own_requests(
 async def test_metrics_count_requests_by_route_and_status(
     client: httpx.AsyncClient, upstream: ScriptedUpstream
 ) -> None:
+    before = await samples(client)
     await client.post("/api/v1/blend", json=blend_body())
     await client.post("/api/v1/blend", json=blend_body())
     upstream.script("alpha", status=400)
     upstream.script("beta", status=400)
     await client.post("/api/v1/blend", json=blend_body())
-    seen = await samples(client)
+    grew = growth(before, await samples(client))
     blend = ("route", "/api/v1/blend")
-    assert seen[("moa_requests_total", frozenset({blend, ("status", "ok")}))] == 2
+    assert grew[("moa_requests_total", frozenset({blend, ("status", "ok")}))] == 2
     failed = frozenset({blend, ("status", "all_sources_failed")})
-    assert seen[("moa_requests_total", failed)] == 1
+    assert grew[("moa_requests_total", failed)] == 1
 
 
 async def test_metrics_have_latency_buckets_per_route_and_strategy(
     client: httpx.AsyncClient,
 ) -> None:
+    before = await samples(client)
     await client.post("/api/v1/blend", json=blend_body(strategy="chain"))
-    seen = await samples(client)
+    after = await samples(client)
+    grew = growth(before, after)
     labels = {("route", "/api/v1/blend"), ("strategy", "chain")}
     buckets = {
-        dict(key)["le"]: value
-        for (name, key), value in seen.items()
+        dict(key)["le"]: key
+        for (name, key) in after
         if name == "moa_request_latency_seconds_bucket" and labels <= set(key)
     }
     assert len(buckets) > 5
-    assert buckets["+Inf"] == 1
-    assert seen[("moa_request_latency_seconds_count", frozenset(labels))] == 1
+    assert grew[("moa_request_latency_seconds_bucket", buckets["+Inf"])] == 1
+    assert grew[("moa_request_latency_seconds_count", frozenset(labels))] == 1
 
 
 async def test_metrics_count_source_failures_per_model(
     client: httpx.AsyncClient, upstream: ScriptedUpstream
 ) -> None:
+    before = await samples(client)
     upstream.script("beta", status=400)
     await client.post("/api/v1/blend", json=blend_body())
-    seen = await samples(client)
-    assert seen[("moa_source_failures_total", frozenset({("model", "fake/other")}))] == 1
-    assert len([name for name, _ in seen if name == "moa_source_failures_total"]) == 1
+    grew = growth(before, await samples(client))
+    failures = {key: n for key, n in grew.items() if key[0] == "moa_source_failures_total"}
+    assert failures == {("moa_source_failures_total", frozenset({("model", "fake/other")})): 1}
 
 
 async def test_metrics_count_the_credits_charged(client: httpx.AsyncClient) -> None:
+    before = await samples(client)
     await client.post("/api/v1/blend", json=blend_body())
     await client.post("/api/v1/chat", json={"model": "fake/alpha", "messages": USER})
-    seen = await samples(client)
-    assert seen[("moa_credits_charged_total", frozenset())] == 5
+    grew = growth(before, await samples(client))
+    assert grew[("moa_credits_charged_total", frozenset())] == 5
 
 
 async def test_metrics_are_prometheus_text(anonymous: httpx.AsyncClient) -> None:

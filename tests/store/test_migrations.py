@@ -25,7 +25,10 @@ def _differences(conn: Connection, schema: str | None) -> list[Any]:
     """What Alembic's autogenerate finds between the database and schema.py."""
     expected = MetaData()
     for table in metadata.tables.values():
-        table.to_metadata(expected, schema=schema)
+        if schema is None:  # schema.py's tables name no schema: keep that
+            table.to_metadata(expected)
+        else:
+            table.to_metadata(expected, schema=schema)
     context = MigrationContext.configure(
         conn,
         opts={

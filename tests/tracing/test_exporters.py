@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -60,7 +61,7 @@ def blend(config: Path, env: dict[str, str], *flags: str) -> subprocess.Complete
     )
 
 
-def console_spans(stderr: str) -> list[dict[str, object]]:
+def console_spans(stderr: str) -> list[dict[str, Any]]:
     """The JSON objects the console exporter printed (one per span, pretty-printed)."""
     decoder = json.JSONDecoder()
     spans, index = [], 0
@@ -80,8 +81,8 @@ def test_the_console_exporter_prints_the_blend_spans_and_keeps_stdout_for_the_an
     names = sorted(str(s["name"]) for s in spans)
     assert names == ["moa.blend", "moa.source", "moa.source", "moa.synthesis"]
     root = next(s for s in spans if s["name"] == "moa.blend")
-    assert all(s["context"]["trace_id"] == root["context"]["trace_id"] for s in spans)  # type: ignore[index]
-    assert root["resource"]["attributes"]["service.name"] == "moa"  # type: ignore[index]
+    assert all(s["context"]["trace_id"] == root["context"]["trace_id"] for s in spans)
+    assert root["resource"]["attributes"]["service.name"] == "moa"
 
 
 class _Collector(BaseHTTPRequestHandler):

@@ -83,6 +83,10 @@ class Drain:
             if not self._in_flight:
                 self._quiet.set()
 
+    async def idle(self) -> None:
+        """Return once no request is in flight (at once if none is)."""
+        await self._quiet.wait()
+
     def start(self, then: Callable[[], object]) -> None:
         """Begin draining (once; later calls do nothing) and call ``then`` when every
         request has ended. Runs on the server's event loop."""

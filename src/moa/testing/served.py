@@ -56,6 +56,11 @@ class ServedApp:
         """Drain (as SIGTERM does), then stop; forced if the server does not end in time."""
         self._server.stop(self._drain.start, within=self.settings.server.shutdown_grace_s + 10)
 
+    def wait_idle(self, within: float = 60.0) -> None:
+        """Block until no request is in flight: a server several tests share lets each
+        test's hung-up or cancelled requests end before the next test starts."""
+        self._server.run(self._drain.idle(), within)
+
     def kill(self) -> None:
         """Stop as a crash looks to clients: open connections are cut, nothing drains."""
         self._server.drop_connections()

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import uvicorn
 
 Ready = Callable[[], object]
+T = TypeVar("T")
 
 
 class ListeningServer(uvicorn.Server):
@@ -93,6 +95,15 @@ class ThreadedServer:
         self._thread.join(timeout=within)
         if self._thread.is_alive():
             self.kill()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], within: float) -> T:
+        """Run ``coroutine`` on the server's loop (from another thread) and return its result;
+        TimeoutError after ``within`` seconds."""
+        loop = self._server.loop
+        if loop is None:
+            coroutine.close()
+            raise RuntimeError(f"{self._name} is not running")
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(within)
 
     def call_soon(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` on the server's loop (from any thread)."""

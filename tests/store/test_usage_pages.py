@@ -37,14 +37,22 @@ def _record(
     )
 
 
-async def _every_page(store: Store, key_id: str, limit: int, **query: datetime) -> list[str]:
+async def _every_page(
+    store: Store,
+    key_id: str,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[str]:
     seen: list[str] = []
-    page = await store.usage_page(key_id, limit=limit, **query)
+    page = await store.usage_page(key_id, limit=limit, since=since, until=until)
     while True:
         seen += [r.request_id for r in page.records]
         if page.next is None:
             return seen
-        page = await store.usage_page(key_id, limit=limit, after=page.next, **query)
+        page = await store.usage_page(
+            key_id, limit=limit, since=since, until=until, after=page.next
+        )
 
 
 async def test_pages_hold_every_record_once_newest_first(store: Store) -> None:

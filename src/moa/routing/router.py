@@ -127,6 +127,10 @@ class Router:
         """One model: attempts until one answers, retrying only before the first delta.
         The breaker hears the outcome once."""
         provider, name = self._registry.resolve(model)
+        if provider.runs_locally and not options.requested:
+            # This machine's CPU, shared with whatever else runs on it: a remote API's
+            # timeout would cut the embedded model's calls on a busy machine.
+            options = replace(options, timeout_s=self._config.local_timeout_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + options.timeout_s
         self._budget.on_attempt()
@@ -292,4 +296,6 @@ def _emit(
 def with_timeout(options: CallOptions, timeout_s: float | None, configured_s: float) -> CallOptions:
     """``options`` with a request's own timeout (or the configured one when it set none)."""
     chosen = configured_s if timeout_s is None else timeout_s
-    return replace(options, timeout_s=chosen, shortened=chosen < configured_s)
+    return replace(
+        options, timeout_s=chosen, shortened=chosen < configured_s, requested=timeout_s is not None
+    )

@@ -6,12 +6,11 @@ loop through ``call_soon_threadsafe``. Cancelling the awaiting task sets a flag 
 checks between tokens, so an abandoned call frees its context within one token.
 
 The numbers come from ``[engine]`` and were chosen by measurement (bench/README, "The first
-example"): one thread per context, because llama.cpp's threads spin-wait for each other and
-two of them on a 2-core machine whose cores are busy took 15x longer per token than one;
-two contexts, so two samples generate at once; and a short default completion, because the
-model's first hundred tokens are all a 135M model says well. The router gives each call a
-slot per context (``Runtime``), so calls queue visibly in the router, within their deadline,
-never inside this pool.
+example"): one thread per context, because llama.cpp's threads wait for each other and two
+of them on a 2-core machine whose cores are busy took many times longer per token than one;
+two contexts, so two samples generate at once; and a short default completion. The router
+gives a local provider one slot per context (``Runtime``), so a call waits for a context in
+the router, within its deadline, never in this pool's queue.
 """
 
 from __future__ import annotations

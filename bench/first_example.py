@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -70,6 +71,8 @@ GRID = [
     Setting("2 threads", threads=2),
     Setting("1 context", pool=1),
     Setting("64 tokens", max_tokens=64),
+    Setting("48 tokens", max_tokens=48),
+    Setting("2 threads, 64 tokens", threads=2, max_tokens=64),
     Setting("128 tokens", max_tokens=128),
     Setting("3 samples", samples=3),
     Setting(
@@ -116,6 +119,7 @@ def run_once(setting: Setting, workdir: Path) -> dict[str, Any]:
     }
     env |= {"HOME": str(workdir), "XDG_DATA_HOME": str(workdir / "data")}
     load_before = os.getloadavg()[0]
+    cpu_before = _children_cpu_s()
     started = time.perf_counter()
     try:
         done = subprocess.run(
@@ -133,12 +137,20 @@ def run_once(setting: Setting, workdir: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     return {
         "seconds": round(seconds, 2),
+        "cpu_s": round(_children_cpu_s() - cpu_before, 2),
         "exit_code": code,
         "answer_chars": len(out.strip()),
         "error": err.strip()[-300:] if code else None,
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system, every thread) of the waited-for child processes: what
+    a run costs whatever else the machine runs, unlike its wall-clock time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(settings: list[Setting], conditions: list[str], reps: int) -> list[dict[str, Any]]:
@@ -153,7 +165,8 @@ def measure(settings: list[Setting], conditions: list[str], reps: int) -> list[d
                         runs.append(run)
                         print(
                             f"  {condition:4} {setting.label:28.28} #{rep + 1}: "
-                            f"{run['seconds']:6.1f} s exit {run['exit_code']} "
+                            f"{run['seconds']:6.1f} s cpu {run['cpu_s']:5.1f} s "
+                            f"exit {run['exit_code']} "
                             f"load {run['load_before']}"
                         )
                     rows.append({"condition": condition, "setting": asdict(setting), "runs": runs})
@@ -170,11 +183,13 @@ def table(rows: list[dict[str, Any]]) -> str:
         if not runs:
             return "-"
         shown = [f"{r['seconds']:.1f}" if r["exit_code"] == 0 else "failed" for r in runs]
+        cpu = [f"{r['cpu_s']:.1f}" for r in runs if "cpu_s" in r]
         loads = [r["load_before"] for r in runs]
-        return f"{' / '.join(shown)} (load {min(loads):g}-{max(loads):g})"
+        spent = f", CPU {' / '.join(cpu)}" if cpu else ""
+        return f"{' / '.join(shown)}{spent} (load {min(loads):g}-{max(loads):g})"
 
     lines = [
-        "| setting | idle: seconds per run | busy (2 burners): seconds per run |",
+        "| setting | idle: seconds per run, CPU s | busy (2 burners): seconds per run, CPU s |",
         "|---|---|---|",
     ]
     for label, conditions in by_label.items():
@@ -200,11 +215,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conditions", nargs="+", default=["idle", "busy"])
     parser.add_argument("--only", nargs="+", help="labels of the grid to run (default: all)")
     parser.add_argument("--write", action="store_true", help="put the table into README.md")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON file to write")
     args = parser.parse_args(argv)
     settings = [s for s in GRID if not args.only or s.label in args.only]
     rows = measure(settings, args.conditions, args.reps)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
         json.dumps(
             {
                 "prompt": PROMPT,

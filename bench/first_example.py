@@ -46,7 +46,7 @@ class Setting:
     label: str
     threads: int = 1
     pool: int = 2
-    max_tokens: int = 96
+    max_tokens: int = 64
     samples: int = 2
     context_tokens: int = 4096
     timeout_s: float = 120.0
@@ -70,9 +70,9 @@ GRID = [
     Setting("defaults"),
     Setting("2 threads", threads=2),
     Setting("1 context", pool=1),
-    Setting("64 tokens", max_tokens=64),
     Setting("48 tokens", max_tokens=48),
-    Setting("2 threads, 64 tokens", threads=2, max_tokens=64),
+    Setting("96 tokens", max_tokens=96),
+    Setting("2 threads, 96 tokens", threads=2, max_tokens=96),
     Setting("128 tokens", max_tokens=128),
     Setting("3 samples", samples=3),
     Setting(

@@ -138,7 +138,7 @@ class EngineConfig(BaseModel):
     local_pool_size: int = Field(2, ge=1, le=8)  # contexts per local provider
     local_threads: int = Field(1, ge=1, le=64)  # llama.cpp threads per context
     local_context_tokens: int = Field(4096, ge=512, le=131072)
-    local_max_tokens: int = Field(96, ge=1, le=8192)  # when a call sets no max_tokens
+    local_max_tokens: int = Field(64, ge=1, le=8192)  # when a call sets no max_tokens
     local_samples: int = Field(2, ge=2, le=8)  # self_moa/vote default when all models are local
     local_timeout_s: float = Field(120.0, gt=0)  # source/synthesis timeout of a local call
 

@@ -54,7 +54,7 @@ class LocalProvider(Provider):
         pool_size: int = 2,
         threads: int = 1,
         context_tokens: int = 4096,
-        max_tokens: int = 96,
+        max_tokens: int = 64,
     ) -> None:
         self.name = name
         self._model_path = model_path

@@ -204,7 +204,11 @@ class Router:
         except NoSlot as exc:
             raise ProviderError(
                 f"no free slot for provider {provider.name!r} within {options.timeout_s:g} s "
-                "(moa is at its in-flight cap, or this key at its share of the provider)",
+                + (
+                    "(every context of the local model is busy: [engine] local_pool_size)"
+                    if provider.runs_locally
+                    else "(moa is at its in-flight cap, or this key at its share of the provider)"
+                ),
                 model=model,
                 retryable=False,
                 upstream_fault=False,

@@ -15,9 +15,9 @@ from typing import Any
 
 from bench.plan import Plan
 from bench.stats import summary
-from moa.config import settings_from_dict
+from moa.config import EngineConfig, settings_from_dict
 from moa.modes.chat import run_chat
-from moa.providers.local import CONTEXT_TOKENS, smollm2_path
+from moa.providers.local import smollm2_path
 from moa.runtime import Runtime
 from moa.types import ChatAnswer, ChatRequest
 
@@ -60,7 +60,14 @@ async def run(plan: Plan) -> dict[str, Any]:
     from llama_cpp import Llama
 
     path = smollm2_path()
-    llama = Llama(model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=2, verbose=False)
+    engine = EngineConfig()  # moa's defaults: the direct side runs as moa's contexts do
+    llama = Llama(
+        model_path=str(path),
+        n_ctx=engine.local_context_tokens,
+        n_threads=engine.local_threads,
+        n_threads_batch=engine.local_threads,
+        verbose=False,
+    )
     runtime = Runtime(settings_from_dict({}))
     rates: dict[str, list[float]] = {"moa": [], "direct": []}
     texts: dict[str, str] = {}

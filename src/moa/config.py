@@ -152,7 +152,13 @@ class EngineConfig(BaseModel):
     key_provider_share: float = Field(0.5, gt=0, le=1)  # of a provider's slots, per key
     max_inflight: int = Field(512, ge=1)
     provider_inflight: int = Field(128, ge=1)
-    local_pool_size: int = Field(1, ge=1, le=8)
+    # The embedded model (kind = "local"); defaults measured in bench/README.
+    local_pool_size: int = Field(2, ge=1, le=8)  # contexts per local provider
+    local_threads: int = Field(1, ge=1, le=64)  # llama.cpp threads per context
+    local_context_tokens: int = Field(4096, ge=512, le=131072)
+    local_max_tokens: int = Field(64, ge=1, le=8192)  # when a call sets no max_tokens
+    local_samples: int = Field(2, ge=2, le=8)  # self_moa/vote default when all models are local
+    local_timeout_s: float = Field(120.0, gt=0)  # source/synthesis timeout of a local call
 
 
 class PresetConfig(BaseModel):

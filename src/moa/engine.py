@@ -254,6 +254,7 @@ async def stream_blend(
 async def _produce(request: BlendRequest, runtime: Runtime, emit: Emit, request_id: str) -> None:
     """Run the blend; a failure becomes the stream's last event (with what the blend had
     used, which billing records), never an exception."""
+    request = runtime.local_defaults(request)
     blend = _Blend(request, runtime, emit, request_id)
     try:
         await runtime.prepare(request)

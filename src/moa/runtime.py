@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from moa.config import EngineConfig, Settings, load_settings
 from moa.errors import InvalidRequest
+from moa.providers.local import LocalProvider
 from moa.providers.registry import ProviderRegistry
 from moa.routing.breaker import Breakers
 from moa.routing.router import Router
@@ -41,9 +42,59 @@ class Runtime:
             for name, p in settings.providers.items()
             if p.max_concurrency is not None
         }
+        # A local provider runs one call per context: its router slots are its contexts,
+        # so a call waits for one in the router, within its deadline and in sight.
+        for name in self.local_providers():
+            pool = settings.engine.local_pool_size
+            caps[name] = min(caps.get(name, pool), pool)
         self.tracing = tracing if tracing is not None else tracing_from_env(settings.env)
         make: MakeRouter = Router if self.tracing is None else self.tracing.router
         self.router = make(self.registry, settings.engine, breakers, caps)
+
+    def local_providers(self) -> list[str]:
+        """The providers of kind ``local`` a model id may name here."""
+        settings = self.settings
+        return [
+            name
+            for name in settings.provider_names()
+            if (config := settings.provider(name)) is not None and config.kind == "local"
+        ]
+
+    def is_local(self, model_id: str) -> bool:
+        return model_id.partition("/")[0] in self.local_providers()
+
+    def local_defaults(self, request: BlendRequest) -> BlendRequest:
+        """``request`` with ``[engine] local_samples`` as its sample count when it set none
+        and every model it may call is local: four samples of the embedded model take twice
+        as long as two on a small machine, and add little to a 135M model's answer."""
+        if "samples" in request.model_fields_set or not request.sampled:
+            return request
+        if not all(self.is_local(model) for model in self._models(request)):
+            return request
+        samples = self.settings.engine.local_samples
+        if request.quorum is not None and request.quorum > samples:
+            return request
+        return request.model_copy(update={"samples": samples})
+
+    async def load_local_models(self) -> None:
+        """Load every context of every local provider now, so no request waits for a
+        model to load (``moa serve`` calls this before it says it serves)."""
+        for name in self.local_providers():
+            await self.registry.prepare([f"{name}/model"])
+            provider, _ = self.registry.resolve(f"{name}/model")
+            if isinstance(provider, LocalProvider):
+                await provider.load_all()
+
+    def local_model_status(self) -> str:
+        """For ``/healthz/ready``: "ok" once every local provider's contexts are loaded,
+        "not loaded" before (a call would load them), "not configured" without one."""
+        names = self.local_providers()
+        if not names:
+            return "not configured"
+        providers = [self.registry.created(name) for name in names]
+        if all(isinstance(p, LocalProvider) and p.loaded == p.pool_size for p in providers):
+            return "ok"
+        return "not loaded"
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Runtime:

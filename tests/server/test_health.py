@@ -36,7 +36,7 @@ async def test_ready_when_the_database_answers_and_no_redis_is_configured(
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "redis": "not configured"},
+        "checks": {"database": "ok", "redis": "not configured", "local_model": "not configured"},
     }
 
 
@@ -53,7 +53,11 @@ async def test_ready_checks_redis_when_it_is_configured(
     async with httpx.AsyncClient(base_url=app.url) as http:
         response = await http.get("/healthz/ready")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.json()["checks"] == {
+        "database": "ok",
+        "redis": "ok",
+        "local_model": "not configured",
+    }
 
 
 async def test_not_ready_while_redis_is_down_and_still_alive(

@@ -53,8 +53,13 @@ def blend_command(
     ] = None,
     layers: Annotated[int, typer.Option(help="MoA refinement layers (1-3).")] = 1,
     samples: Annotated[
-        int, typer.Option(help="Samples of the one model in self_moa or vote (2-8).")
-    ] = 4,
+        int | None,
+        typer.Option(
+            help="Samples of the one model in self_moa or vote (2-8). Default: 4, or "
+            "[engine] local_samples when the model is local.",
+            show_default=False,
+        ),
+    ] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0-2).")] = 0.7,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per call.")] = None,
     quorum: Annotated[int | None, typer.Option(help="Synthesize once this many answered.")] = None,
@@ -94,10 +99,11 @@ def _request(
             "self_moa" if len(models) == 1 else "consensus"
         )
     )
+    given = {name: value for name, value in fields.items() if value is not None}
     try:
         return BlendRequest.model_validate(
             {
-                **fields,
+                **given,
                 "models": models,
                 "strategy": chosen,
                 "messages": [{"role": "user", "content": prompt}],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,19 +65,25 @@ def serve_command(
         timeout_graceful_shutdown=5,
     )
     shown_port = listening.getsockname()[1]
-    print(f"moa serving on http://{bind_host}:{shown_port} (config: {settings.source})")
-    server = uvicorn.Server(uvicorn_config)
+    serving = f"moa serving on http://{bind_host}:{shown_port} (config: {settings.source})"
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
+        print(serving, flush=True)  # each worker loads its local models before it accepts
         Multiprocess(uvicorn_config, sockets=[listening]).run()
     else:
-        server.run(sockets=[listening])
+        _ANNOUNCE.append(serving)  # said by the app once started, local models loaded
+        uvicorn.Server(uvicorn_config).run(sockets=[listening])
+
+
+# The line ``moa serve`` prints once the app has started (single process).
+_ANNOUNCE: list[str] = []
 
 
 def served_app() -> FastAPI:
     """The app as ``moa serve`` runs it (built in each worker process): ``create_app()``
-    whose start-up ends by freezing the heap it built."""
+    whose start-up loads the local models (a model that loads on its first call made that
+    call 19 s slower), then freezes the heap it built, then says it serves."""
     from moa.server.app import create_app
 
     app = create_app()
@@ -85,10 +92,13 @@ def served_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
         async with started(app) as state:
+            await _load_local_models(app)
             gc.collect()
             gc.freeze()  # what start-up built lives as long as the process
             warmed = WarmedUp()
             gc.callbacks.append(warmed)
+            for line in _ANNOUNCE:
+                print(line, flush=True)
             try:
                 yield state
             finally:
@@ -96,6 +106,17 @@ def served_app() -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+async def _load_local_models(app: FastAPI) -> None:
+    """Load the embedded model's contexts now; if it cannot load (llama-cpp-python or the
+    GGUF missing), say why and serve the rest: its calls will fail with the same reason."""
+    from moa.errors import ConfigError
+
+    try:
+        await app.state.moa.runtime.load_local_models()
+    except ConfigError as exc:
+        logging.getLogger("moa.serve").warning("the local model did not load: %s", exc)
 
 
 class WarmedUp:

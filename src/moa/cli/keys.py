@@ -153,7 +153,7 @@ def update(
     config: ConfigOption = None,
 ) -> None:
     """Change a key's limits or name: only the options given (what PATCH /admin/v1/keys/ID
-    does). A key over a new limit is refused from its next request on."""
+    does). Every server applies it within [server] auth_cache_s (0.5 s)."""
     if budget_usd is None and models is None and name is None:
         fail("invalid_request", "give --budget-usd, --models or --name", EXIT_USAGE)
 

@@ -75,9 +75,13 @@ class LocalProvider(Provider):
     async def load_all(self) -> None:
         """Load every context of the pool now, so no call pays for a load: ``moa serve``
         does this before it says it serves."""
-        borrowed = [await self._borrow() for _ in range(self.pool_size - self._created)]
-        for llama in borrowed:
-            self._give_back(llama)
+        borrowed: list[Any] = []
+        try:
+            for _ in range(self.pool_size - self._created):
+                borrowed.append(await self._borrow())
+        finally:
+            for llama in borrowed:
+                self._give_back(llama)
 
     async def _borrow(self) -> Any:
         if self._idle is None:
@@ -107,14 +111,17 @@ class LocalProvider(Provider):
         path = Path(self._model_path) if self._model_path else smollm2_path()
         if not path.is_file():
             raise ConfigError(f"local model file {path} does not exist")
-        return Llama(
-            model_path=str(path),
-            n_ctx=self._context_tokens,
-            n_threads=self._threads,
-            n_threads_batch=self._threads,
-            verbose=False,
-            seed=-1,
-        )
+        try:
+            return Llama(
+                model_path=str(path),
+                n_ctx=self._context_tokens,
+                n_threads=self._threads,
+                n_threads_batch=self._threads,
+                verbose=False,
+                seed=-1,
+            )
+        except ValueError as exc:  # llama.cpp's word for a file it cannot load
+            raise ConfigError(f"local model file {path} could not be loaded: {exc}") from exc
 
     async def complete(self, call: ChatCall) -> Completion:
         final: Completion | None = None
@@ -162,6 +169,13 @@ def _generate(
     llama: Any, call: ChatCall, stop: threading.Event, default_max_tokens: int
 ) -> Iterator[str | Completion]:
     """Runs in a worker thread: stream tokens until done or told to stop."""
+    if call.seed is not None:
+        # A context reuses the part of the prompt it evaluated last time and evaluates only
+        # the rest, whose logits differ in the last bits from evaluating the whole prompt
+        # at once; at a high temperature that changes the tokens drawn. A seeded call
+        # evaluates its prompt from the start, so the same seed samples the same text on
+        # any context, warm or fresh.
+        llama.reset()
     chunks = llama.create_chat_completion(
         messages=_as_dicts(call.messages),
         temperature=call.temperature if call.temperature is not None else 0.7,

@@ -205,7 +205,8 @@ class Router:
             raise ProviderError(
                 f"no free slot for provider {provider.name!r} within {options.timeout_s:g} s "
                 + (
-                    "(every context of the local model is busy: [engine] local_pool_size)"
+                    "(every context of the local model is busy, or this key holds its share "
+                    "of them: [engine] local_pool_size, key_provider_share)"
                     if provider.runs_locally
                     else "(moa is at its in-flight cap, or this key at its share of the provider)"
                 ),

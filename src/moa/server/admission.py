@@ -5,6 +5,7 @@ and a key over its limits are rejected here, before a single credit moves."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from fastapi import Request
 
@@ -80,16 +81,27 @@ def check_allowed(key: ApiKey, models: NamedModels) -> None:
             )
 
 
-def usable(key: ApiKey, settings: Settings) -> tuple[list[CatalogueEntry], list[str]]:
-    """The catalogue's models and the presets this key may name (all of a preset's models),
-    for the model lists: a list shows nothing a request would refuse."""
-    entries = [e for e in catalogue(settings) if allows(key.models, e.id)]
-    presets = [
-        name
-        for name, preset in settings.presets.items()
-        if all(allows(key.models, m) for m in [*preset.models, *filter(None, [preset.synthesizer])])
-    ]
-    return entries, presets
+@dataclass(frozen=True)
+class Usable:
+    """What the model lists show a key: a list shows nothing a request would refuse."""
+
+    models: list[CatalogueEntry]
+    presets: list[str]
+    strategies: bool  # ``moa/<strategy>`` blends ``[defaults] models``: all allowed?
+
+
+def usable(key: ApiKey, settings: Settings) -> Usable:
+    """The catalogue's models, the presets (all of their models) and the default blends
+    this key may name."""
+
+    def allowed(models: Sequence[str | None]) -> bool:
+        return all(allows(key.models, m) for m in models if m is not None)
+
+    return Usable(
+        models=[e for e in catalogue(settings) if allows(key.models, e.id)],
+        presets=[n for n, p in settings.presets.items() if allowed([*p.models, p.synthesizer])],
+        strategies=allowed(settings.defaults.models),
+    )
 
 
 def check_budget(key: ApiKey) -> None:
@@ -139,7 +151,7 @@ async def admit(
         strategy=strategy,
         models=list(dict.fromkeys(model for _, model in models)),
         drain=state.drain,
-        spent=state.keys.spent,
+        spent=state.keys.forget,
         request_id=context.id,
     )
     await charge.reserve()

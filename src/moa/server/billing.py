@@ -54,9 +54,9 @@ class Charge:
     models: list[str] = field(default_factory=list)
     request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex[:24]}")
     drain: Drain | None = None
-    # Told the USD recorded against the key (its row's ``spent_usd`` grew by that), so
-    # this process's auth cache, and with it the budget check, sees the spending at once.
-    spent: Callable[[str, float], None] = lambda key_id, usd: None
+    # Told the id of a key with a budget once spending was recorded against it, so this
+    # process's auth cache reads the key afresh and its budget check sees the spending.
+    spent: Callable[[str], None] = lambda key_id: None
     started: float = field(default_factory=time.perf_counter)
     completed_calls: int = 0
     # Calls whose text already reached the client but that had not finished: paid for too.
@@ -121,8 +121,8 @@ class Charge:
         with anyio.CancelScope(shield=True):
             settlement = await self.store.settle(self.reservation, charged, record=record)
         self.charged, self.remaining = settlement.charged, settlement.remaining
-        if usage.cost_usd:
-            self.spent(self.key.id, usage.cost_usd)
+        if usage.cost_usd and self.key.budget_usd is not None:
+            self.spent(self.key.id)
         self.metrics.observe_request(self.route, self.strategy, status, latency_ms / 1000)
         self.metrics.credits_charged.inc(self.charged)
         return self.remaining

@@ -5,17 +5,17 @@ busy key presents the same token many times a second. A remembered key is truste
 most ``[server] auth_cache_s`` (0.5 s by default, 1 s at the most): replicas share only the
 database, so that bound is how long a key revoked on one replica (or by ``moa keys revoke``)
 can still be accepted by another. A key revoked or changed through this process's own
-admin API is read afresh on its next request, and spending this process records is added
-to the remembered ``spent_usd`` (the budget check reads it), so only other replicas'
-spending can be up to that bound late. Only keys that authenticated are remembered (an
-unknown token is always looked up, and counted against its client address); entries are
-keyed by the key's hash, never its plaintext, and their number is bounded, so a flood of
-distinct valid keys costs lookups, not memory.
+admin API, or a key with a USD budget whose spending this process just recorded (the
+budget check reads its ``spent_usd``), is read afresh on its next request; a lookup that
+was already running when that happened is not remembered, so it cannot bring back the row
+as it was. Only keys that authenticated are remembered (an unknown token is always looked
+up, and counted against its client address); entries are keyed by the key's hash, never
+its plaintext, and their number is bounded, so a flood of distinct valid keys costs
+lookups, not memory.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
@@ -40,6 +40,8 @@ class KeyCache:
         self._clock = clock
         self._keys: dict[str, tuple[float, ApiKey]] = {}  # by the key's hash
         self._hashes: dict[str, str] = {}  # key id -> hash (a key has one plaintext)
+        self._forgotten = 0  # how many times a key was forgotten: a lookup's row is stale
+        # if this moved while it ran
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The active key for ``presented``, from memory while it is fresh."""
@@ -49,26 +51,20 @@ class KeyCache:
         remembered = self._keys.get(digest)
         if remembered is not None and remembered[0] > self._clock():
             return remembered[1]
+        forgotten = self._forgotten
         key = await self._lookup(presented)
         self._drop(digest)
-        if key is not None:
+        if key is not None and forgotten == self._forgotten:
             self._remember(digest, key)
         return key
 
     def forget(self, key_id: str) -> None:
-        """Read the key afresh next time: revoked or changed through this process."""
+        """Read the key afresh next time: this process revoked or changed it, or recorded
+        spending against its budget."""
+        self._forgotten += 1
         digest = self._hashes.get(key_id)
         if digest is not None:
             self._drop(digest)
-
-    def spent(self, key_id: str, usd: float) -> None:
-        """Add what this process just recorded to the remembered ``spent_usd``, as the
-        database did, so the key's budget check sees its own spending at once."""
-        digest = self._hashes.get(key_id)
-        entry = self._keys.get(digest) if digest is not None else None
-        if digest is not None and entry is not None:
-            expires, key = entry
-            self._keys[digest] = (expires, dataclasses.replace(key, spent_usd=key.spent_usd + usd))
 
     def _remember(self, digest: str, key: ApiKey) -> None:
         now = self._clock()

@@ -3,9 +3,9 @@
 A plaintext key is shown exactly once, by :func:`create_key`; the database only
 ever holds its SHA-256 digest plus a short display prefix.
 
-There is no cache in front of :func:`authenticate`: every request reads its key's row, so
-a revocation or a new limit holds on every server sharing the database from the next
-request on.
+The store keeps no cache in front of :func:`authenticate`; the server does, for at most
+``[server] auth_cache_s`` (moa.server.key_cache), which bounds how late a revocation or a
+new limit reaches a server.
 """
 
 from __future__ import annotations
@@ -138,6 +138,9 @@ def _models_json(models: Sequence[str] | None) -> str | None:
 def _check_name(name: str) -> None:
     if len(name) > MAX_NAME_LEN:
         raise ValueError(f"name: longer than {MAX_NAME_LEN} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        # PostgreSQL refuses NUL in text, and a name is printed in logs and tables.
+        raise ValueError("name: control characters (NUL, newline, ...) are not allowed")
 
 
 async def create_key(

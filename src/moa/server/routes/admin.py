@@ -6,20 +6,22 @@ exist. Wrong attempts count against the client address's limit for attempts with
 valid key, like a wrong API key. The token is never logged; the log line of an admin
 request names no key.
 
-There is no cache of keys anywhere: each request reads its key's row, so a revocation or a
-changed limit holds on every server sharing the database from its next request on.
+A revocation or a changed limit holds on this server from the key's next request on (it
+forgets the key in its auth cache) and on every other server sharing the database within
+``[server] auth_cache_s`` (see moa.server.key_cache).
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from moa.server.auth import bearer
@@ -51,10 +53,25 @@ async def admin_token(request: Request) -> None:
         )
 
 
+class AdminRoute(APIRoute):
+    """Checks the admin token before FastAPI reads the body: as a dependency it would come
+    after, and a 400 for a malformed body would tell a caller without the token (or a
+    server without one) that the route exists."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            await admin_token(request)
+            return await handler(request)
+
+        return guarded
+
+
 router = APIRouter(
     prefix="/admin/v1",
     tags=["admin"],
-    dependencies=[Depends(admin_token)],
+    route_class=AdminRoute,
     responses=error_responses(ADMIN),
 )
 
@@ -64,7 +81,9 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    budget_usd: float | None = Field(None, ge=0, le=key_limits.MAX_BUDGET_USD, allow_inf_nan=False)
+    budget_usd: float | None = Field(
+        None, ge=0, le=key_limits.MAX_BUDGET_USD, allow_inf_nan=False, strict=True
+    )
     # Each entry is checked by the store (moa.store.key_limits), which names it.
     models: list[str] | None = Field(None, max_length=key_limits.MAX_MODELS)
 

@@ -96,11 +96,11 @@ async def models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     moa.toml: everything the playground needs to fill its model picker; a key with an
     allow-list sees only the models and presets it may use."""
     settings = app_state(request).settings
-    entries, presets = usable(key, settings)
+    shown = usable(key, settings)
     body = {
-        "models": [_catalogued(e, settings) for e in entries],
+        "models": [_catalogued(e, settings) for e in shown.models],
         "strategies": list(STRATEGIES),
-        "presets": {n: settings.presets[n].model_dump() for n in presets},
+        "presets": {n: settings.presets[n].model_dump() for n in shown.presets},
         "defaults": {
             "models": settings.defaults.models,
             "strategy": settings.defaults.strategy or BlendRequest.model_fields["strategy"].default,

@@ -116,8 +116,8 @@ async def list_models(request: Request, key: AuthenticatedKey) -> JSONResponse:
     """Strategies as ``moa/<strategy>``, presets, then the catalogue's models that are
     ready to answer (a model whose key is missing would only be refused), leaving out
     what the key's allow-list refuses."""
-    entries, presets = usable(key, app_state(request).settings)
-    ids = [f"moa/{s}" for s in STRATEGIES] + sorted(presets)
-    ids += [e.id for e in entries if e.ready]
+    shown = usable(key, app_state(request).settings)
+    ids = [f"moa/{s}" for s in STRATEGIES] if shown.strategies else []
+    ids += sorted(shown.presets) + [e.id for e in shown.models if e.ready]
     data = [{"id": i, "object": "model", "created": 0, "owned_by": "moa"} for i in ids]
     return JSONResponse({"object": "list", "data": data})

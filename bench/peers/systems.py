@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -89,10 +90,11 @@ def moa(url: str, key: str, child: Child, gc_log: Path | None) -> System:
     )
 
 
-def start_moa_at(ref: str, config: Path, key: str, workdir: Path) -> System:
+def start_moa_at(ref: str, config: Path, workdir: Path) -> System:
     """moa as it was at git ``ref`` (``--baseline REF``): its ``src/`` exported with ``git
-    archive`` and put first on ``PYTHONPATH``, in this environment, on the same config,
-    database and key. uvloop and httptools are hidden from it when that commit's
+    archive`` and put first on ``PYTHONPATH``, in this environment, on the same config but
+    a database and key of its own (made by that code: an older moa cannot open a database
+    a newer one has migrated). uvloop and httptools are hidden from it when that commit's
     pyproject.toml does not ask for them, as a plain install of it would lack them, so
     the turn measures what the commit shipped. Before and after in one run, in turns."""
     root = workdir / f"moa-at-{ref.replace('/', '-')}"
@@ -112,16 +114,36 @@ def start_moa_at(ref: str, config: Path, key: str, workdir: Path) -> System:
         for name in ("uvloop", "httptools"):
             (hidden / f"{name}.py").write_text(f"raise ImportError('{name} hidden')\n")
         paths.append(str(hidden))
+    env = {"PYTHONPATH": os.pathsep.join(paths)}
+    own_config = root / "moa.toml"
+    own_database = f'database_url = "sqlite+aiosqlite:///{root / "moa.db"}"'
+    own_config.write_text(re.sub(r'database_url = ".*"', own_database, config.read_text()))
+    key = _old_key(own_config, env)
     port = free_port()
     log = workdir / f"moa-at-{ref}-gc.log"
-    args = moa_serve_args(config, port, workers=1)
+    args = moa_serve_args(own_config, port, workers=1)
     argv = gcwatch_argv(sys.executable, log, "moa.cli:main", *args)
     url = f"http://{HOST}:{port}"
-    env = {"PYTHONPATH": os.pathsep.join(paths)}
     child = _start(f"moa-at-{ref}", argv, workdir, env, f"{url}/healthz")
     system = moa(url, key, child, log)
     system.name = f"moa@{ref}"
     return system
+
+
+KEYS_CREATE = ("keys", "create", "--credits", "100000000", "--config")
+
+
+def _old_key(config: Path, env: dict[str, str]) -> str:
+    """A funded key made by the code on ``env``'s PYTHONPATH, in its own database."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from moa.cli import main; main()", *KEYS_CREATE, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return done.stdout.strip().splitlines()[-1]
 
 
 def start_litellm(python: Path, upstream_url: str, workdir: Path) -> System:

@@ -164,7 +164,7 @@ async def run(
     server = await asyncio.to_thread(lab.moa, 1, fresh=True)
     peers, missing = await asyncio.to_thread(_start_peers, lab) if with_peers else ([], {})
     for index, ref in enumerate(baselines):
-        start = functools.partial(systems.start_moa_at, ref, lab.config, lab.key)
+        start = functools.partial(systems.start_moa_at, ref, lab.config)
         peers.insert(index, await asyncio.to_thread(start, lab.workdir))
     moa = systems.moa(lab.moa_url, lab.key, server, lab.moa_gc_log)
     lineup = [systems.direct(lab.upstream_url), moa, *peers]

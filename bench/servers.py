@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -151,13 +152,18 @@ def moa_argv(*args: str) -> list[str]:
     return [str(script), *args] if script.exists() else [sys.executable, "-m", "moa.cli", *args]
 
 
-def create_key(config: Path) -> str:
+def create_key(
+    config: Path, moa: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    """A funded key in ``config``'s database, made by ``moa`` (this environment's
+    console script unless a baseline passes its own command and environment)."""
     done = subprocess.run(
-        moa_argv("keys", "create", "--credits", "100000000", "--config", str(config)),
+        [*(moa or moa_argv()), "keys", "create", "--credits", "100000000", "--config", str(config)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=True,
+        env=None if env is None else {**os.environ, **env},
     )
     return done.stdout.strip().splitlines()[-1]
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.servers import GCWATCH, HOST, Child, free_port, moa_serve_args
+from bench.servers import GCWATCH, HOST, Child, create_key, free_port, moa_serve_args
 
 START_TIMEOUT_S = 120.0  # LiteLLM's proxy imports for ~20 s on a busy 2-core machine
 LITELLM_KEY = "sk-bench-master-key"
@@ -118,7 +118,7 @@ def start_moa_at(ref: str, config: Path, workdir: Path) -> System:
     own_config = root / "moa.toml"
     own_database = f'database_url = "sqlite+aiosqlite:///{root / "moa.db"}"'
     own_config.write_text(re.sub(r'database_url = ".*"', own_database, config.read_text()))
-    key = _old_key(own_config, env)
+    key = create_key(own_config, [sys.executable, "-c", "from moa.cli import main; main()"], env)
     port = free_port()
     log = workdir / f"moa-at-{ref}-gc.log"
     args = moa_serve_args(own_config, port, workers=1)
@@ -128,22 +128,6 @@ def start_moa_at(ref: str, config: Path, workdir: Path) -> System:
     system = moa(url, key, child, log)
     system.name = f"moa@{ref}"
     return system
-
-
-KEYS_CREATE = ("keys", "create", "--credits", "100000000", "--config")
-
-
-def _old_key(config: Path, env: dict[str, str]) -> str:
-    """A funded key made by the code on ``env``'s PYTHONPATH, in its own database."""
-    done = subprocess.run(
-        [sys.executable, "-c", "from moa.cli import main; main()", *KEYS_CREATE, str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        env={**os.environ, **env},
-    )
-    return done.stdout.strip().splitlines()[-1]
 
 
 def start_litellm(python: Path, upstream_url: str, workdir: Path) -> System:

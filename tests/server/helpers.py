@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -64,12 +63,20 @@ async def timed_events(
                 yield time.perf_counter() - started, event
 
 
-async def refusal(http: httpx.AsyncClient, path: str, polls: int = 200) -> httpx.Response:
-    """The first answer to ``GET path`` that is not a 200, polling at 20 Hz for at most
-    10 s: how a test waits out ``[server] auth_cache_s`` on another process."""
-    for _ in range(polls):
-        response = await http.get(path)
-        if response.status_code != 200:
-            return response
-        await asyncio.sleep(0.05)
-    return response
+async def key_guesses(url: str, forwarded_for: Callable[[int], str], count: int = 8) -> list[int]:
+    """The statuses of ``count`` requests with wrong keys, the n-th sent with the
+    ``X-Forwarded-For`` header ``forwarded_for(n)``: how the window for key guesses per
+    client address is probed."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as guesser:
+        return [
+            (
+                await guesser.get(
+                    "/api/v1/usage",
+                    headers={
+                        "Authorization": f"Bearer moa_sk_guess{n}",
+                        "X-Forwarded-For": forwarded_for(n),
+                    },
+                )
+            ).status_code
+            for n in range(count)
+        ]

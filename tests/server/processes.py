@@ -147,3 +147,15 @@ async def eventually(
                     return result
                 await asyncio.sleep(0.05)
     raise AssertionError(f"not within {within} s: {message}")
+
+
+async def refusal(http: httpx.AsyncClient, path: str) -> httpx.Response:
+    """The first answer to ``GET path`` that is not a 200: how a test waits out
+    ``[server] auth_cache_s`` on another process."""
+
+    async def refused() -> httpx.Response | None:
+        response = await http.get(path)
+        return None if response.status_code == 200 else response
+
+    answer: httpx.Response = await eventually(refused, within=10, message=f"{path} refused")
+    return answer

@@ -11,8 +11,7 @@ import httpx
 
 from moa.testing import ScriptedUpstream
 
-from .helpers import refusal
-from .processes import MoaProcess, write_config
+from .processes import MoaProcess, refusal, write_config
 
 TOKEN = "admin-token-for-replicas-0123456789"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}

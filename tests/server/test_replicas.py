@@ -27,9 +27,9 @@ from sqlalchemy.pool import NullPool
 
 from moa.store import Store
 from moa.testing import ScriptedUpstream
-from tests.server.helpers import USER, blend_body, error_of, refusal
+from tests.server.helpers import USER, blend_body, error_of
 
-from .processes import MoaProcess, write_config
+from .processes import MoaProcess, refusal, write_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.asyncio(loop_scope="module")]
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from moa.testing import ScriptedUpstream
 from tests.server.conftest import Deployment
-from tests.server.helpers import USER, blend_body, error_of
+from tests.server.helpers import USER, blend_body, error_of, key_guesses
 
 Deploy = Callable[..., Awaitable[Deployment]]
 FLOOR = {"min_timeout_s": 1.0}  # the default floor; the other server tests lower it
@@ -282,37 +282,13 @@ async def contextlib_streams(
 
 async def test_forged_forwarded_for_headers_do_not_escape_the_ip_limit(deploy: Deploy) -> None:
     moa = await deploy(server={"ip_rate_limit_per_minute": 5})
-    async with httpx.AsyncClient(base_url=moa.url, timeout=30) as guesser:
-        statuses = [
-            (
-                await guesser.get(
-                    "/api/v1/usage",
-                    headers={
-                        "Authorization": f"Bearer moa_sk_guess{n}",
-                        "X-Forwarded-For": f"203.0.113.{n}",
-                    },
-                )
-            ).status_code
-            for n in range(8)
-        ]
+    statuses = await key_guesses(moa.url, lambda n: f"203.0.113.{n}")
     assert statuses == [401] * 5 + [429] * 3
 
 
 async def test_a_trusted_proxy_forwards_each_clients_own_address(deploy: Deploy) -> None:
     moa = await deploy(server={"ip_rate_limit_per_minute": 5, "trusted_proxies": ["127.0.0.0/8"]})
-    async with httpx.AsyncClient(base_url=moa.url, timeout=30) as proxy:
-        statuses = [
-            (
-                await proxy.get(
-                    "/api/v1/usage",
-                    headers={
-                        "Authorization": f"Bearer moa_sk_guess{n}",
-                        "X-Forwarded-For": f"198.51.100.7, 203.0.113.{n}",
-                    },
-                )
-            ).status_code
-            for n in range(8)
-        ]
+    statuses = await key_guesses(moa.url, lambda n: f"198.51.100.7, 203.0.113.{n}")
     assert statuses == [401] * 8, "each forwarded client has its own window"
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from moa.testing import ScriptedUpstream
 from tests.server.conftest import Deployment
-from tests.server.helpers import PAIR, USER, blend_body, error_of
+from tests.server.helpers import PAIR, USER, blend_body, error_of, key_guesses
 from tests.server.processes import eventually
 
 Deploy = Callable[..., Awaitable[Deployment]]
@@ -220,19 +220,7 @@ async def test_one_keys_burst_does_not_rate_limit_another_key_on_the_same_addres
 
 async def test_key_guesses_from_one_ipv6_network_share_one_window(deploy: Deploy) -> None:
     moa = await deploy(server={"ip_rate_limit_per_minute": 5, "trusted_proxies": ["127.0.0.0/8"]})
-    async with httpx.AsyncClient(base_url=moa.url, timeout=30) as guesser:
-        statuses = [
-            (
-                await guesser.get(
-                    "/api/v1/usage",
-                    headers={
-                        "Authorization": f"Bearer moa_sk_guess{n}",
-                        "X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}",
-                    },
-                )
-            ).status_code
-            for n in range(8)
-        ]
+    statuses = await key_guesses(moa.url, lambda n: f"2001:db8:1:2::{n + 1:x}")
     assert statuses == [401] * 5 + [429] * 3
 
 

@@ -80,3 +80,11 @@ async def key_guesses(url: str, forwarded_for: Callable[[int], str], count: int 
             ).status_code
             for n in range(count)
         ]
+
+
+async def assert_victim_blend_succeeds(victim: httpx.AsyncClient) -> None:
+    """Another key's blend of two healthy models is served in full: the attack just
+    played did not reach it."""
+    response = await victim.post("/api/v1/blend", json=blend_body())
+    assert response.status_code == 200, response.text
+    assert [s["status"] for s in response.json()["sources"]] == ["ok", "ok"]

@@ -16,7 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from moa.testing import ScriptedUpstream
 from tests.server.conftest import Deployment
-from tests.server.helpers import USER, blend_body, error_of, key_guesses
+from tests.server.helpers import (
+    USER,
+    assert_victim_blend_succeeds,
+    blend_body,
+    error_of,
+    key_guesses,
+)
 
 Deploy = Callable[..., Awaitable[Deployment]]
 FLOOR = {"min_timeout_s": 1.0}  # the default floor; the other server tests lower it
@@ -35,12 +41,6 @@ async def another_key(moa: Deployment, credits: int = 100) -> AsyncIterator[http
 def raw_json(text: str) -> bytes:
     """A body as a client may send it, lone surrogates (``\\ud800``) and all."""
     return text.encode()
-
-
-async def assert_victim_blend_succeeds(victim: httpx.AsyncClient) -> None:
-    response = await victim.post("/api/v1/blend", json=blend_body())
-    assert response.status_code == 200, response.text
-    assert [s["status"] for s in response.json()["sources"]] == ["ok", "ok"]
 
 
 # ---- 1. breakers move only for failures the upstream caused -----------------------------

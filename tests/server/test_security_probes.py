@@ -13,7 +13,14 @@ import pytest
 
 from moa.testing import ScriptedUpstream
 from tests.server.conftest import Deployment
-from tests.server.helpers import PAIR, USER, blend_body, error_of, key_guesses
+from tests.server.helpers import (
+    PAIR,
+    USER,
+    assert_victim_blend_succeeds,
+    blend_body,
+    error_of,
+    key_guesses,
+)
 from tests.server.processes import eventually
 
 Deploy = Callable[..., Awaitable[Deployment]]
@@ -64,9 +71,7 @@ async def test_long_answers_one_key_asked_for_never_open_a_shared_breaker(
         async with moa.client.stream("POST", "/api/v1/compare", json=attack) as response:
             await response.aread()
     async with another_key(moa) as victim:
-        response = await victim.post("/api/v1/blend", json=blend_body())
-    assert response.status_code == 200, response.text
-    assert [s["status"] for s in response.json()["sources"]] == ["ok", "ok"]
+        await assert_victim_blend_succeeds(victim)
 
 
 # ---- provider slots every key shares --------------------------------------------------------
